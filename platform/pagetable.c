@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/* x86-64 page-table edits for the user half: map, unmap, protect with 4 KiB and 2 MiB leaves. */
+#include "platform.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+#include "ringfence.h"
+
+#define IDX(va, level) (((va) >> (12 + 9 * ((level) - 1))) & 511)
+#define LEVEL_SIZE(level) (1ull << (12 + 9 * ((level) - 1)))
+#define TABLE_FLAGS (PTE_P | PTE_RW | PTE_US)
+#define LEAF_PERMS (PTE_RW | PTE_US | PTE_NX)
+
+uint64_t pt_leaf_flags(unsigned prot)
+{
+	uint64_t f = PTE_P | PTE_US | PTE_A | PTE_D;
+	if (prot & RF_PROT_WRITE)
+		f |= PTE_RW;
+	if (!(prot & RF_PROT_EXEC))
+		f |= PTE_NX;
+	return f;
+}
+
+/* The entry for va at `level`, creating tables above it; NULL with -ENOMEM. Splits a 2 MiB leaf
+ * on the way when the caller wants a level-1 entry inside it. */
+static uint64_t *walk(const struct pt_mem *m, uint64_t root, uint64_t va, int level, bool create, int *err)
+{
+	uint64_t *t = m->table(m->opaque, root);
+	for (int l = 4; l > level; l--) {
+		uint64_t *e = &t[IDX(va, l)];
+		if (!(*e & PTE_P)) {
+			if (!create)
+				return NULL;
+			uint64_t gpa;
+			if ((*err = m->alloc(m->opaque, &gpa)) < 0)
+				return NULL;
+			*e = gpa | TABLE_FLAGS;
+		} else if (*e & PTE_PS) {
+			if (!create)
+				return e;  /* a 2 MiB leaf covers va: the caller sees it as such */
+			uint64_t gpa;
+			if ((*err = m->alloc(m->opaque, &gpa)) < 0)
+				return NULL;
+			uint64_t *pt = m->table(m->opaque, gpa);
+			uint64_t base = *e & PTE_ADDR & ~(LEVEL_SIZE(2) - 1);
+			uint64_t flags = *e & ~PTE_ADDR & ~PTE_PS;
+			for (int i = 0; i < 512; i++)
+				pt[i] = (base + (uint64_t)i * 4096) | flags;
+			*e = gpa | TABLE_FLAGS;
+		}
+		t = m->table(m->opaque, *e & PTE_ADDR);
+	}
+	return &t[IDX(va, level)];
+}
+
+/* Retires every table below a level-2 entry (a page table) or deeper. */
+static void retire_below(const struct pt_mem *m, uint64_t entry, int level)
+{
+	if (!(entry & PTE_P) || (entry & PTE_PS) || level == 1)
+		return;
+	uint64_t gpa = entry & PTE_ADDR;
+	if (level > 2) {
+		uint64_t *t = m->table(m->opaque, gpa);
+		for (int i = 0; i < 512; i++)
+			retire_below(m, t[i], level - 1);
+	}
+	m->retire(m->opaque, gpa);
+}
+
+int pt_map(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t gpa, uint64_t len,
+           uint64_t leaf_flags, bool huge)
+{
+	int err = 0;
+	for (uint64_t off = 0; off < len;) {
+		if (huge) {
+			uint64_t *e = walk(m, root, va + off, 2, true, &err);
+			if (!e)
+				return err;
+			uint64_t old = *e;
+			*e = (gpa + off) | leaf_flags | PTE_PS;
+			retire_below(m, old, 2);
+			off += RF_HUGE_SIZE;
+		} else {
+			uint64_t *e = walk(m, root, va + off, 1, true, &err);
+			if (!e)
+				return err;
+			*e = (gpa + off) | leaf_flags;
+			off += RF_PAGE_SIZE;
+		}
+	}
+	return 0;
+}
+
+/* Visits every present leaf in [va, va+len), splitting 2 MiB leaves that are only partly covered
+ * when `split` is set. fn returns <0 to stop. */
+static int for_each_leaf(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len, bool split,
+                         int (*fn)(uint64_t *leaf, void *arg), void *arg)
+{
+	uint64_t end = va + len;
+	int err = 0;
+	while (va < end) {
+		uint64_t *e = NULL;
+		int level = 4;
+		uint64_t *t = m->table(m->opaque, root);
+		/* Descend as far as entries are present; skip whole holes. */
+		for (;;) {
+			e = &t[IDX(va, level)];
+			if (!(*e & PTE_P) || level == 1 || (*e & PTE_PS))
+				break;
+			t = m->table(m->opaque, *e & PTE_ADDR);
+			level--;
+		}
+		uint64_t size = LEVEL_SIZE(level);
+		uint64_t next = (va & ~(size - 1)) + size;
+		if (!(*e & PTE_P)) {
+			va = next;
+			continue;
+		}
+		if (level == 2 && (va & (size - 1) || next > end)) {
+			if (!split)
+				return -EINVAL;
+			if (!walk(m, root, va, 1, true, &err))
+				return err;
+			continue;  /* now a 4 KiB table: revisit */
+		}
+		int r = fn(e, arg);
+		if (r < 0)
+			return r;
+		va = next;
+	}
+	return 0;
+}
+
+struct unmap_arg {
+	void (*cleared)(void *arg, uint64_t gpa, uint64_t size);
+	void *arg;
+};
+
+static int clear_leaf(uint64_t *leaf, void *arg)
+{
+	const struct unmap_arg *u = arg;
+	uint64_t size = (*leaf & PTE_PS) ? RF_HUGE_SIZE : RF_PAGE_SIZE;
+	u->cleared(u->arg, *leaf & PTE_ADDR & ~(size - 1), size);
+	*leaf = 0;
+	return 0;
+}
+
+int pt_unmap(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len,
+             void (*cleared)(void *arg, uint64_t gpa, uint64_t size), void *arg)
+{
+	struct unmap_arg u = { cleared, arg };
+	return for_each_leaf(m, root, va, len, true, clear_leaf, &u);
+}
+
+struct protect_arg {
+	uint64_t flags;
+};
+
+static int set_perms(uint64_t *leaf, void *arg)
+{
+	const struct protect_arg *p = arg;
+	*leaf = (*leaf & ~LEAF_PERMS) | (p->flags & LEAF_PERMS);
+	return 0;
+}
+
+int pt_protect(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len, uint64_t leaf_flags)
+{
+	for (uint64_t a = va; a < va + len;) {
+		uint64_t size;
+		if (!pt_lookup(m, root, a, &size))
+			return -ENOMEM;
+		a = (a & ~(size - 1)) + size;
+	}
+	struct protect_arg p = { leaf_flags };
+	return for_each_leaf(m, root, va, len, true, set_perms, &p);
+}
+
+uint64_t pt_lookup(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t *size)
+{
+	uint64_t *t = m->table(m->opaque, root);
+	for (int level = 4; level >= 1; level--) {
+		uint64_t e = t[IDX(va, level)];
+		if (!(e & PTE_P))
+			return 0;
+		if (level == 1 || (e & PTE_PS)) {
+			*size = LEVEL_SIZE(level);
+			return e;
+		}
+		t = m->table(m->opaque, e & PTE_ADDR);
+	}
+	return 0;
+}
+
+void pt_destroy(const struct pt_mem *m, uint64_t root)
+{
+	uint64_t *t = m->table(m->opaque, root);
+	for (int i = 0; i < 256; i++)
+		retire_below(m, t[i], 4);
+	m->retire(m->opaque, root);
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* ringfence: run untrusted native code in guest ring 3 on KVM and get back its syscalls and faults.
+ *
+ * Contracts (the whole public API; nothing of KVM shows here):
+ * - Every function that can fail returns 0 or a negative errno; rf_last_error() then gives a
+ *   sentence saying what failed, for the calling thread. Nothing here exits or aborts.
+ * - Handles are opaque. A platform outlives everything made from it: destroy memories, address
+ *   spaces and contexts first (destroying a platform with any left is refused with -EBUSY).
+ * - Threads: any number of threads may call rf_switch() at once on different contexts; one context
+ *   is switched by at most one thread at a time (-EBUSY otherwise). Address-space calls may come from
+ *   any thread at any time, also while the address space is running: when rf_as_unmap() or
+ *   rf_as_protect() returns, no vCPU can still use the old translation.
+ * - A context's registers (rf_context_regs) and FPU state (rf_context_fpu) belong to the caller
+ *   between switches and must not be touched while a switch of that context is running.
+ * - Threads that call rf_switch() keep ringfence's kick signal (RF_KICK_SIGNAL) blocked; it is only
+ *   deliverable inside KVM_RUN, so it can never be lost between two runs.
+ */
+#ifndef RINGFENCE_H
+#define RINGFENCE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rf_platform rf_platform;
+typedef struct rf_memory rf_memory;
+typedef struct rf_as rf_as;
+typedef struct rf_context rf_context;
+
+/* The host signal used to take a vCPU back from the guest (address-space shootdowns, kicks). */
+#define RF_KICK_SIGNAL (SIGRTMIN + 3)
+
+/* How a ring-3 SYSCALL reaches the shim on this host (decided by a probe guest at start-up). */
+enum rf_syscall_mode {
+	RF_SYSCALL_AUTO = 0,     /* option only: probe and pick */
+	RF_SYSCALL_NATIVE,       /* hardware KVM: SYSCALL enters ring 0 at LSTAR */
+	RF_SYSCALL_VIA_FAULT,    /* kvm-pvm: SYSCALL jumps to LSTAR in ring 3 and faults on its page */
+};
+
+struct rf_platform_options {
+	unsigned max_vcpus;                /* 0: twice the host CPUs, at least 2 */
+	enum rf_syscall_mode syscall_mode; /* AUTO unless a test forces one path */
+	const char *kvm_path;              /* NULL: /dev/kvm */
+};
+
+struct rf_platform_info {
+	enum rf_syscall_mode syscall_mode;
+	unsigned max_vcpus;
+	unsigned vcpus_created;
+	size_t fpu_size;                   /* bytes of the XSAVE image behind rf_context_fpu() */
+	uint64_t xcr0;                     /* FPU/SSE/AVX state components enabled in the guest */
+};
+
+int rf_platform_create(const struct rf_platform_options *opts, rf_platform **out);
+int rf_platform_destroy(rf_platform *p);
+void rf_platform_info(const rf_platform *p, struct rf_platform_info *info);
+
+/* The calling thread's description of the last error ringfence returned to it. */
+const char *rf_last_error(void);
+
+/* ---- memory: guest-physical memory backed by a memfd the caller may also map and write ---- */
+int rf_memory_create(rf_platform *p, uint64_t size, rf_memory **out);  /* size: multiple of 2 MiB */
+int rf_memory_destroy(rf_memory *m);      /* -EBUSY while any address space maps it */
+int rf_memory_fd(const rf_memory *m);
+void *rf_memory_host(const rf_memory *m); /* the platform's shared mapping of the whole file */
+uint64_t rf_memory_size(const rf_memory *m);
+
+/* ---- address spaces: user half only (0 .. 2^47); everything above is the supervisor shim ---- */
+#define RF_PROT_READ  1u
+#define RF_PROT_WRITE 2u   /* implies read (x86 paging has no write-only pages) */
+#define RF_PROT_EXEC  4u   /* implies read */
+#define RF_MAP_HUGE   1u   /* use 2 MiB pages: va, offset and length 2 MiB aligned */
+#define RF_PAGE_SIZE  4096ull
+#define RF_HUGE_SIZE  (2ull << 20)
+#define RF_USER_END   0x800000000000ull
+
+int rf_as_create(rf_platform *p, rf_as **out);
+int rf_as_destroy(rf_as *as);             /* -EBUSY while a switch runs in it */
+/* Maps [va, va+len) to [offset, offset+len) of m. Replaces what was there (like MAP_FIXED). */
+int rf_as_map(rf_as *as, uint64_t va, uint64_t len, rf_memory *m, uint64_t offset,
+              unsigned prot, unsigned flags);
+int rf_as_unmap(rf_as *as, uint64_t va, uint64_t len);
+/* Changes protection of mapped pages; -ENOMEM if part of the range is not mapped (nothing changed). */
+int rf_as_protect(rf_as *as, uint64_t va, uint64_t len, unsigned prot);
+
+/* ---- contexts: a user register state ---- */
+struct rf_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+	uint64_t fs_base, gs_base;
+};
+
+int rf_context_create(rf_platform *p, rf_context **out);
+int rf_context_destroy(rf_context *c);    /* -EBUSY while it is being switched */
+struct rf_regs *rf_context_regs(rf_context *c);
+/* The FPU/SSE/AVX state in standard (non-compacted) XSAVE layout, fpu_size bytes. Calling this marks
+ * the state as changed by the caller, so the next switch loads it. */
+void *rf_context_fpu(rf_context *c);
+
+/* ---- switching ---- */
+enum rf_event_type {
+	RF_EVENT_SYSCALL = 1,  /* rax = number, rdi..r9 = args; rip is after the instruction; rcx/r11 clobbered */
+	RF_EVENT_PAGE_FAULT,   /* fault_addr, access, present */
+	RF_EVENT_EXCEPTION,    /* any other vector, with error code where the CPU pushes one */
+	RF_EVENT_INTERRUPTED,  /* taken back by a kick */
+};
+
+#define RF_ACCESS_READ  1u
+#define RF_ACCESS_WRITE 2u
+#define RF_ACCESS_EXEC  4u
+
+/* Exception vectors (x86 numbering). */
+enum {
+	RF_VEC_DE = 0, RF_VEC_DB = 1, RF_VEC_NMI = 2, RF_VEC_BP = 3, RF_VEC_OF = 4, RF_VEC_BR = 5,
+	RF_VEC_UD = 6, RF_VEC_NM = 7, RF_VEC_DF = 8, RF_VEC_TS = 10, RF_VEC_NP = 11, RF_VEC_SS = 12,
+	RF_VEC_GP = 13, RF_VEC_PF = 14, RF_VEC_MF = 16, RF_VEC_AC = 17, RF_VEC_MC = 18, RF_VEC_XM = 19,
+	RF_VEC_VE = 20, RF_VEC_CP = 21,
+};
+
+struct rf_event {
+	enum rf_event_type type;
+	uint8_t vector;          /* for PAGE_FAULT and EXCEPTION */
+	bool has_error_code;
+	uint32_t error_code;
+	uint64_t fault_addr;     /* PAGE_FAULT: the address (CR2) */
+	unsigned access;         /* PAGE_FAULT: RF_ACCESS_* of the faulting access */
+	bool present;            /* PAGE_FAULT: true for a protection fault, false for not-present */
+	uint64_t rip;            /* where the event happened (for a syscall: the syscall instruction) */
+};
+
+/* Runs c in as on a vCPU until the next event. On return 0, *ev says what happened and c's registers
+ * and FPU state are the user's state at the event (for faults: at the faulting instruction, so a
+ * plain re-switch retries it). Negative errno: nothing ran or the platform failed (see rf_last_error);
+ * c's state is then unchanged. */
+int rf_switch(rf_context *c, rf_as *as, struct rf_event *ev);
+
+const char *rf_vector_name(unsigned vector);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* rf_switch: borrows a vCPU, binds the calling thread to it, and runs the context until an event. */
+#include <errno.h>
+
+#include "../vcpu/vcpu.h"
+#include "platform.h"
+
+int rf_switch(rf_context *c, rf_as *as, struct rf_event *ev)
+{
+	if (!c || !as || !ev || c->p != as->p)
+		return rf_error(-EINVAL, "switch needs a context and an address space of one platform");
+	if (atomic_exchange(&c->busy, 1))
+		return rf_error(-EBUSY, "context is already being switched by another thread");
+	atomic_fetch_add(&as->running, 1);
+	struct vcpu *v;
+	int r = vcpu_acquire(c->p, &v);
+	if (r == 0) {
+		if ((r = vcpu_bind_thread(v)) == 0)
+			r = vcpu_run(v, c, as, ev);
+		vcpu_release(v);
+	}
+	atomic_fetch_sub(&as->running, 1);
+	atomic_store(&c->busy, 0);
+	return r;
+}

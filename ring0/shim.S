@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* The ring-0 shim: exception, interrupt and syscall entries that hand every event to the host.
+ *
+ * On kvm-pvm every instruction here is emulated (~1 us each), so each entry is one `out` and each
+ * return one `iretq`: the host saves and restores the user registers itself through sync regs.
+ * Nothing here touches a general register or memory, so a hostile user state cannot make the shim
+ * misbehave; the trailing ud2 only runs if the host failed to redirect RIP, and then reports.
+ */
+#include "ring0.h"
+
+	.text
+	.code64
+
+	/* One stub per vector, RING0_VEC_STRIDE bytes apart; the host builds the IDT from them. */
+	.macro vector n
+	.balign RING0_VEC_STRIDE
+	.globl ring0_vec_\n
+ring0_vec_\n:
+	outb %al, $(RING0_PORT_VECTOR + \n)
+	ud2
+	.endm
+
+	.globl ring0_vectors
+ring0_vectors:
+	.altmacro
+	.set i, 0
+	.rept RING0_NUM_VECTORS
+	vector %i
+	.set i, i + 1
+	.endr
+
+	/* MSR_LSTAR. On hardware KVM SYSCALL lands here in ring 0 with the user's RSP: nothing is
+	 * pushed. On kvm-pvm SYSCALL stays in ring 3 and this supervisor page faults instead; the
+	 * host recognises that #PF (CR2 == RIP == this address) as the syscall. */
+	.balign 16
+	.globl ring0_syscall
+ring0_syscall:
+	outb %al, $RING0_PORT_SYSCALL
+	ud2
+
+	/* Return to user code from the frame the host wrote. */
+	.balign 16
+	.globl ring0_iret
+ring0_iret:
+	iretq
+
+	/* Same, after reloading CR3: without PCIDs and global pages this flushes every user
+	 * translation, which the host asks for after an unmap, a protection change or an
+	 * address-space switch. RAX is the user's, so it is preserved on the IST stack. */
+	.balign 16
+	.globl ring0_flush_iret
+ring0_flush_iret:
+	pushq %rax
+	movq %cr3, %rax
+	movq %rax, %cr3
+	popq %rax
+	.globl ring0_flush_iretq
+ring0_flush_iretq:
+	iretq
+
+	.globl ring0_end
+ring0_end:

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* User-mode guest snippets for the KVM tests: position-independent, copied to KT_CODE_VA. Each
+ * name_start..name_end pair is one program; comments say what the host expects at each stop. */
+#include "../../ring0/ring0.h"
+
+	.section .rodata, "a"
+	.code64
+
+	.macro guest name
+	.globl \name\()_start, \name\()_end
+	.balign 16
+\name\()_start:
+	.endm
+	.macro endguest name
+\name\()_end:
+	.endm
+
+/* Two syscalls: registers set by the host are seen by the first, changes by the host are seen
+ * at the second. */
+guest regs_roundtrip
+	syscall
+	syscall
+	ud2
+endguest regs_roundtrip
+
+/* FS/GS base: reads through both, then sets FS with wrfsbase (from rdi). */
+guest fsgs
+	movq %fs:0, %rax
+	movq %gs:0, %rbx
+	syscall
+	wrfsbase %rdi
+	syscall
+	ud2
+endguest fsgs
+
+/* SSE/AVX: xmm0 and ymm2's upper half take rax; then the host's xmm1 and ymm3 upper half are read
+ * back; last, xmm0 is read again (another context may have run on the vCPU meanwhile). */
+guest fpu
+	movq %rax, %xmm0
+	vinsertf128 $1, %xmm0, %ymm2, %ymm2
+	syscall
+	movq %xmm1, %rax
+	vextractf128 $1, %ymm3, %xmm4
+	movq %xmm4, %rbx
+	syscall
+	movq %xmm0, %rax
+	vextractf128 $1, %ymm2, %xmm5
+	movq %xmm5, %rbx
+	syscall
+	ud2
+endguest fpu
+
+/* Counts in rbx and exits by syscall forever: threads and stress. */
+guest count_loop
+1:	incq %rbx
+	syscall
+	jmp 1b
+endguest count_loop
+
+/* Spins reading (rdi) until it differs from rbx, counting laps in (rsi) so the host can see it
+ * run, then returns the value by syscall: shows a remap or unmap on another thread. */
+guest watch
+1:	incq (%rsi)
+	movq (%rdi), %rax
+	cmpq %rax, %rbx
+	je 1b
+	syscall
+	ud2
+endguest watch
+
+/* Loads rax from (rdi), then syscall: the smallest memory probe. */
+guest load
+	movq (%rdi), %rax
+	syscall
+	ud2
+endguest load
+
+/* Stores rsi to (rdi), then syscall. */
+guest store
+	movq %rsi, (%rdi)
+	syscall
+	ud2
+endguest store
+
+/* Jumps to rax (exec faults, non-canonical targets, the shim). */
+guest jump
+	jmp *%rax
+endguest jump
+
+guest divide_error
+	xorl %ecx, %ecx
+	divq %rcx
+	ud2
+endguest divide_error
+
+guest breakpoint
+	int3
+	syscall
+endguest breakpoint
+
+guest int1
+	.byte 0xf1            /* icebp: #DB as a trap */
+	syscall
+endguest int1
+
+guest single_step
+	pushfq
+	orq $0x100, (%rsp)
+	popfq
+	nop                   /* #DB after this one */
+	ud2
+endguest single_step
+
+guest int4
+	int $4                /* the only way to #OF in 64-bit mode (into is invalid) */
+	syscall
+endguest int4
+
+guest invalid_opcode
+	ud2
+endguest invalid_opcode
+
+guest push_noncanonical
+	movabsq $0x8000000000000000, %rsp
+	pushq %rax
+	ud2
+endguest push_noncanonical
+
+/* Misaligned load with RFLAGS.AC set by the host: #AC (CR0.AM is on). */
+guest alignment
+	movq 1(%rdi), %rax
+	syscall
+endguest alignment
+
+guest x87_fault
+	fninit
+	pushq $0x37b          /* zero-divide unmasked */
+	fldcw (%rsp)
+	fld1
+	fldz
+	fdivrp
+	fwait
+	ud2
+endguest x87_fault
+
+guest simd_fault
+	pushq $0x1d80         /* MXCSR with zero-divide unmasked */
+	ldmxcsr (%rsp)
+	pxor %xmm1, %xmm1
+	movl $1, %eax
+	cvtsi2ss %eax, %xmm0
+	divss %xmm1, %xmm0
+	ud2
+endguest simd_fault
+
+/* ---- hostile user code: each must be an event, nothing else ---- */
+guest h_hlt
+	hlt
+endguest h_hlt
+guest h_cli
+	cli
+endguest h_cli
+guest h_lgdt
+	lgdt (%rsp)
+endguest h_lgdt
+guest h_lidt
+	lidt (%rsp)
+endguest h_lidt
+guest h_mov_cr3
+	movq %rax, %cr3
+endguest h_mov_cr3
+guest h_wrmsr
+	wrmsr
+endguest h_wrmsr
+guest h_rdmsr
+	rdmsr
+endguest h_rdmsr
+guest h_in
+	inb $0x40, %al
+endguest h_in
+guest h_out
+	outb %al, $RING0_PORT_SYSCALL
+endguest h_out
+guest h_invlpg
+	invlpg (%rsp)
+endguest h_invlpg
+guest h_swapgs
+	swapgs
+endguest h_swapgs
+guest h_ltr
+	movw $RING0_SEL_TSS, %ax
+	ltr %ax
+endguest h_ltr
+/* iretq to ring 0: build a frame with the kernel code selector. */
+guest h_iret_ring0
+	movq %rsp, %rax
+	pushq $RING0_SEL_KDATA
+	pushq %rax
+	pushfq
+	pushq $RING0_SEL_KCODE
+	leaq 1f(%rip), %rax
+	pushq %rax
+	iretq
+1:	hlt
+endguest h_iret_ring0
+guest h_sysret
+	sysretq
+endguest h_sysret
+guest h_int_kick
+	int $RING0_KICK_VECTOR
+endguest h_int_kick
+guest h_int_pf
+	int $14
+endguest h_int_pf
+guest h_load_kernel_cs
+	movw $RING0_SEL_KCODE, %ax
+	movw %ax, %ds
+endguest h_load_kernel_cs
+	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* Turns a shim exit (the port of its `out` and the IST frame) into the event the caller sees. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../ring0/ring0.h"
+#include "vcpu.h"
+
+bool vector_has_error_code(unsigned vector)
+{
+	switch (vector) {
+	case 8: case 10: case 11: case 12: case 13: case 14: case 17: case 21: case 29: case 30:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void page_fault(struct rf_event *ev, uint64_t cr2)
+{
+	ev->type = RF_EVENT_PAGE_FAULT;
+	ev->fault_addr = cr2;
+	ev->present = ev->error_code & 1;
+	if (ev->error_code & (1u << 4))
+		ev->access = RF_ACCESS_EXEC;
+	else if (ev->error_code & (1u << 1))
+		ev->access = RF_ACCESS_WRITE;
+	else
+		ev->access = RF_ACCESS_READ;
+}
+
+static void shim_error(struct exit_decoded *d, const char *what, uint64_t a, uint64_t b)
+{
+	d->kind = EXIT_SHIM_ERROR;
+	snprintf(d->why, sizeof d->why, "%s (0x%llx, 0x%llx)", what, (unsigned long long)a,
+	         (unsigned long long)b);
+}
+
+/* KVM reports a PIO exit with RIP still at the `out` (it skips the instruction on the next
+ * KVM_RUN, unless the host moved RIP meanwhile, as the run loop always does); accept after too. */
+static bool at_stub(uint64_t rip, uint64_t stub)
+{
+	return rip == stub || rip == stub + 2;
+}
+
+static void decode_syscall_port(const struct exit_view *x, struct exit_decoded *d)
+{
+	/* Hardware path: SYSCALL entered ring 0 at LSTAR; RCX/R11 hold the user's RIP and RFLAGS. */
+	if (x->mode != RF_SYSCALL_NATIVE || (x->cs & 3) != 0 ||
+	    !at_stub(x->rip, RING0_VA(RING0_OFF_syscall)))
+		return shim_error(d, "syscall exit where none can happen", x->rip, x->cs);
+	d->kind = EXIT_USER_EVENT;
+	d->ev.type = RF_EVENT_SYSCALL;
+	d->ev.rip = x->rcx - 2;
+	d->rip = x->rcx;
+	d->rflags = x->r11;
+	d->rsp = x->rsp;
+}
+
+void exit_decode(const struct exit_view *x, struct exit_decoded *d)
+{
+	memset(d, 0, sizeof *d);
+	if (x->port == RING0_PORT_SYSCALL)
+		return decode_syscall_port(x, d);
+	if (x->port < RING0_PORT_VECTOR || x->port >= RING0_PORT_VECTOR + RING0_NUM_VECTORS)
+		return shim_error(d, "exit on an unknown port", x->port, x->rip);
+
+	unsigned vector = x->port - RING0_PORT_VECTOR;
+	bool err = vector_has_error_code(vector);
+	/* The frame must be exactly where IST1 puts it; anything else means the shim was entered
+	 * some other way and nothing on the stack can be trusted. */
+	uint64_t want_rsp = x->stack_top_va - RING0_FRAME_OFF - (err ? 8 : 0);
+	if ((x->cs & 3) != 0 || x->rsp != want_rsp ||
+	    !at_stub(x->rip, RING0_VA(RING0_OFF_vec_0) + vector * RING0_VEC_STRIDE))
+		return shim_error(d, "vector exit with an unexpected stack or RIP", x->rsp, x->rip);
+
+	const uint64_t *f = x->stack_top - RING0_FRAME_OFF / 8; /* rip, cs, rflags, rsp, ss */
+	d->ev.vector = vector;
+	d->ev.has_error_code = err;
+	d->ev.error_code = err ? (uint32_t)f[-1] : 0;
+	d->ev.rip = f[0];
+	d->rip = f[0];
+	d->rflags = f[2];
+	d->rsp = f[3];
+
+	if ((f[1] & 3) == 0) {
+		/* Ring 0 faulted. The only instruction allowed to is the iretq that loads the user's
+		 * state (a non-canonical RIP, say): the user's state is then still the context's. */
+		if (f[0] == RING0_VA(RING0_OFF_iret) || f[0] == RING0_VA(RING0_OFF_flush_iretq)) {
+			d->kind = EXIT_USER_REJECTED;
+			d->ev.type = vector == 14 ? RF_EVENT_PAGE_FAULT : RF_EVENT_EXCEPTION;
+			if (vector == 14)
+				page_fault(&d->ev, x->cr2);
+			return;
+		}
+		return shim_error(d, "exception in the shim", vector, f[0]);
+	}
+
+	d->kind = EXIT_USER_EVENT;
+	if (vector == 14 && x->mode == RF_SYSCALL_VIA_FAULT && x->cr2 == RING0_VA(RING0_OFF_syscall) &&
+	    f[0] == x->cr2) {
+		/* kvm-pvm: SYSCALL jumped to LSTAR in ring 3 and faulted there. RCX/R11 were set by the
+		 * SYSCALL; a program that jumps here itself only gets a syscall it could have made. */
+		d->ev.type = RF_EVENT_SYSCALL;
+		d->ev.vector = 0;
+		d->ev.has_error_code = false;
+		d->ev.error_code = 0;
+		d->ev.rip = x->rcx - 2;
+		d->rip = x->rcx;
+		d->rflags = x->r11;
+		return;
+	}
+	if (vector == 14)
+		page_fault(&d->ev, x->cr2);
+	else if (vector == RING0_KICK_VECTOR)
+		d->ev.type = RF_EVENT_INTERRUPTED;
+	else
+		d->ev.type = RF_EVENT_EXCEPTION;
+}
