@@ -37,6 +37,7 @@
 
 /* I/O ports that name an exit. Vector v exits on RING0_PORT_VECTOR + v. */
 #define RING0_PORT_SYSCALL  0x10
+#define RING0_PORT_BENCH    0x11   /* ring0_bench_out, the benchmark's exit floor */
 #define RING0_PORT_VECTOR   0x40
 #define RING0_NUM_VECTORS   33     /* 0..31 exceptions, 32 the kick vector */
 #define RING0_KICK_VECTOR   32

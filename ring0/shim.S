@@ -58,5 +58,13 @@ ring0_flush_iret:
 ring0_flush_iretq:
 	iretq
 
+	/* Benchmark floor only: the cheapest possible ring-0 exit, an `out` in a loop. The host
+	 * parks a vCPU here to measure what one exit costs on this machine. */
+	.balign 16
+	.globl ring0_bench_out
+ring0_bench_out:
+	outb %al, $RING0_PORT_BENCH
+	jmp ring0_bench_out
+
 	.globl ring0_end
 ring0_end:
