@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* Host-side floors for ringfence bench: a native syscall and a ptrace PTRACE_SYSEMU round trip. */
+#include "cmd.h"
