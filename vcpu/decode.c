@@ -83,6 +83,18 @@ void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 	d->rflags = f[2];
 	d->rsp = f[3];
 
+	if ((f[1] & 3) == 0 && vector == 1 && x->mode == RF_SYSCALL_NATIVE &&
+	    f[0] == RING0_VA(RING0_OFF_syscall)) {
+		/* User code single-stepped into SYSCALL: hardware traps in ring 0 before the stub's
+		 * first instruction. RCX/R11 still hold the user's RIP and RFLAGS (with TF), so this
+		 * is the syscall; the step trap follows in ring 3 after it returns. */
+		d->kind = EXIT_USER_EVENT;
+		d->ev = (struct rf_event){ .type = RF_EVENT_SYSCALL, .rip = x->rcx - 2 };
+		d->rip = x->rcx;
+		d->rflags = x->r11;
+		d->rsp = f[3];
+		return;
+	}
 	if ((f[1] & 3) == 0) {
 		/* Ring 0 faulted. The only instruction allowed to is the iretq that loads the user's
 		 * state (a non-canonical RIP, say): the user's state is then still the context's. */

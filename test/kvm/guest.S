@@ -212,6 +212,14 @@ endguest h_int_kick
 guest h_int_pf
 	int $14
 endguest h_int_pf
+/* Single-stepping into SYSCALL: hardware delivers the #DB in ring 0 at LSTAR. */
+guest h_tf_syscall
+	pushfq
+	orq $0x100, (%rsp)
+	popfq
+	syscall
+	ud2
+endguest h_tf_syscall
 guest h_load_kernel_cs
 	movw $RING0_SEL_KCODE, %ax
 	movw %ax, %ds

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/* Hostile user code: privileged instructions, forged frames and interrupts, and every reach for the
+ * shim, IDT, GDT, stacks and LSTAR must each be a plain event for the caller; afterwards the same
+ * vCPU runs ordinary code as before. */
+#include <string.h>
+
+#include "kvmtest.h"
+#include "ring0.h"
+
+GUEST(regs_roundtrip);
+GUEST(load);
+GUEST(store);
+GUEST(jump);
+GUEST(h_hlt);
+GUEST(h_cli);
+GUEST(h_lgdt);
+GUEST(h_lidt);
+GUEST(h_mov_cr3);
+GUEST(h_wrmsr);
+GUEST(h_rdmsr);
+GUEST(h_in);
+GUEST(h_out);
+GUEST(h_invlpg);
+GUEST(h_swapgs);
+GUEST(h_ltr);
+GUEST(h_iret_ring0);
+GUEST(h_sysret);
+GUEST(h_int_kick);
+GUEST(h_int_pf);
+GUEST(h_load_kernel_cs);
+GUEST(h_tf_syscall);
+
+#define ANY_ERR 0xffffffffu
+
+struct hostile {
+	const char *what;
+	const unsigned char *start, *end;
+	uint64_t rax, rdi;          /* operands for load/store/jump */
+	enum rf_event_type type;
+	unsigned vector;
+	uint32_t error_code;        /* ANY_ERR: not checked */
+	uint64_t fault_addr;        /* page faults */
+	unsigned access;
+};
+
+#define H(name, vec, err) { #name, name##_start, name##_end, 0, 0, RF_EVENT_EXCEPTION, vec, err, 0, 0 }
+#define PF(what, snippet, rax_, rdi_, addr, acc) \
+	{ what, snippet##_start, snippet##_end, rax_, rdi_, RF_EVENT_PAGE_FAULT, RF_VEC_PF, ANY_ERR, addr, acc }
+
+static void ordinary_code_still_runs(struct kt *t, const char *after)
+{
+	KT_LOAD(t, regs_roundtrip);
+	rf_context_regs(t->c)->r13 = 0x1313;
+	struct rf_event ev;
+	if (kt_switch(t, &ev))
+		ok(ev.type == RF_EVENT_SYSCALL && rf_context_regs(t->c)->r13 == 0x1313,
+		   "after %s: ordinary code runs and keeps its registers", after);
+}
+
+static void run_one(struct kt *t, const struct hostile *h)
+{
+	kt_load(t, h->start, h->end);
+	struct rf_regs *r = rf_context_regs(t->c);
+	r->rax = h->rax;
+	r->rdi = h->rdi;
+	struct rf_event ev;
+	memset(&ev, 0, sizeof ev);
+	int rc = rf_switch(t->c, t->as, &ev);
+	if (!ok(rc == 0, "%s: is an event, not a platform error (%d %s)", h->what, rc, rc ? rf_last_error() : ""))
+		return;
+	bool match = ev.type == h->type && ev.vector == h->vector &&
+	             (h->error_code == ANY_ERR || ev.error_code == h->error_code ||
+	              /* QEMU's TCG (CI's nested KVM) scales the IDT index by 16 */
+	              ((h->error_code & 7) == 2 && ev.error_code == ((h->error_code & ~7u) * 2 | 2)));
+	/* TCG pops an iretq frame with supervisor accesses, which SMAP refuses before the privilege
+	 * check can #GP: still an event on the user's own stack, nothing gained. */
+	if (h->start == h_iret_ring0_start && ev.type == RF_EVENT_PAGE_FAULT && ev.access == RF_ACCESS_READ &&
+	    ev.fault_addr >= KT_STACK_VA && ev.fault_addr < KT_STACK_TOP && !(ev.error_code & 4))
+		match = true;
+	if (h->type == RF_EVENT_PAGE_FAULT)
+		match = match && ev.fault_addr == h->fault_addr && ev.access == h->access && ev.present;
+	ok(match, "%s: %s (got type %d %s err 0x%x addr 0x%llx access %u)", h->what, rf_vector_name(h->vector),
+	   ev.type, rf_vector_name(ev.vector), ev.error_code, (unsigned long long)ev.fault_addr, ev.access);
+	ordinary_code_still_runs(t, h->what);
+}
+
+static const uint64_t shim = RING0_TEXT_VA, idt = RING0_IDT_VA, gdt = RING0_VCPU_VA + RING0_VCPU_TABLES,
+                      stack = RING0_VCPU_VA + RING0_VCPU_STACK;
+
+static const struct hostile cases[] = {
+	H(h_hlt, RF_VEC_GP, 0), H(h_cli, RF_VEC_GP, 0), H(h_lgdt, RF_VEC_GP, 0), H(h_lidt, RF_VEC_GP, 0),
+	H(h_mov_cr3, RF_VEC_GP, 0), H(h_wrmsr, RF_VEC_GP, 0), H(h_rdmsr, RF_VEC_GP, 0), H(h_in, RF_VEC_GP, 0),
+	H(h_out, RF_VEC_GP, 0), H(h_invlpg, RF_VEC_GP, 0), H(h_swapgs, RF_VEC_GP, 0), H(h_ltr, RF_VEC_GP, 0),
+	H(h_iret_ring0, RF_VEC_GP, RING0_SEL_KCODE), H(h_sysret, RF_VEC_GP, 0),
+	/* int n to a ring-0 gate: #GP with the gate in the error code (IDT, vector * 8 + 2). */
+	H(h_int_kick, RF_VEC_GP, RING0_KICK_VECTOR * 8 + 2), H(h_int_pf, RF_VEC_GP, 14 * 8 + 2),
+	H(h_load_kernel_cs, RF_VEC_GP, RING0_SEL_KCODE),
+	PF("read the shim", load, 0, shim, shim, RF_ACCESS_READ),
+	PF("write the shim", store, 0, shim + 16, shim + 16, RF_ACCESS_WRITE),
+	PF("jump into the shim's iretq", jump, shim + RING0_OFF_iret, 0, shim + RING0_OFF_iret, RF_ACCESS_EXEC),
+	PF("read the IDT", load, 0, idt, idt, RF_ACCESS_READ),
+	PF("write the IDT", store, 0, idt + 14 * 16, idt + 14 * 16, RF_ACCESS_WRITE),
+	PF("read the GDT", load, 0, gdt, gdt, RF_ACCESS_READ),
+	PF("write the TSS", store, 0, gdt + RING0_TSS_OFF + 4, gdt + RING0_TSS_OFF + 4, RF_ACCESS_WRITE),
+	PF("write the ring-0 stack", store, 0, stack + 4000, stack + 4000, RF_ACCESS_WRITE),
+};
+
+static void test_native_lstar(struct kt *t)
+{
+	/* On hardware KVM a jump to LSTAR is just a fetch from a supervisor page. */
+	uint64_t lstar = RING0_VA(RING0_OFF_syscall);
+	struct hostile h = PF("jump to LSTAR (hardware path)", jump, lstar, 0, lstar, RF_ACCESS_EXEC);
+	run_one(t, &h);
+}
+
+/* The kvm-pvm path, forced: a jump to LSTAR with a chosen RCX is just a syscall returning there. */
+static void test_via_fault_lstar(enum rf_syscall_mode host_mode)
+{
+	struct kt t;
+	struct rf_platform_options o = { .syscall_mode = RF_SYSCALL_VIA_FAULT };
+	kt_init(&t, &o);
+	KT_LOAD(&t, jump);
+	struct rf_regs *r = rf_context_regs(t.c);
+	r->rax = RING0_VA(RING0_OFF_syscall);
+	r->rcx = KT_CODE_VA + 0x100;
+	r->r11 = 0x246;
+	struct rf_event ev;
+	if (kt_switch(&t, &ev)) {
+		ok(ev.type == RF_EVENT_SYSCALL && r->rip == KT_CODE_VA + 0x100 && (r->rflags & 0xff) == 0x46,
+		   "via-fault mode: jump to LSTAR is a syscall returning to rcx with r11's flags (type %d rip 0x%llx)",
+		   ev.type, (unsigned long long)r->rip);
+		ok(ev.rip == KT_CODE_VA + 0xfe, "via-fault mode: event rip is rcx - 2");
+	}
+	/* On a hardware host a real syscall exits on the native port, which this mode must refuse
+	 * to trust; on kvm-pvm it is the ordinary syscall path. */
+	KT_LOAD(&t, regs_roundtrip);
+	int rc = rf_switch(t.c, t.as, &ev);
+	if (host_mode == RF_SYSCALL_NATIVE)
+		ok(rc == -EIO, "via-fault mode on a hardware host: a native syscall exit is refused (%d)", rc);
+	else
+		ok(rc == 0 && ev.type == RF_EVENT_SYSCALL, "via-fault mode on kvm-pvm: syscall works");
+	KT_LOAD(&t, jump);
+	r->rax = RING0_VA(RING0_OFF_syscall);
+	r->rcx = KT_CODE_VA + 0x40;
+	rc = rf_switch(t.c, t.as, &ev);
+	ok(rc == 0 && ev.type == RF_EVENT_SYSCALL && r->rip == KT_CODE_VA + 0x40,
+	   "via-fault mode: the vCPU works after a refused exit");
+	kt_fini(&t);
+}
+
+/* Single-stepping into SYSCALL: on hardware the #DB arrives in ring 0 at LSTAR. */
+static void test_tf_syscall(struct kt *t)
+{
+	KT_LOAD(t, h_tf_syscall);
+	struct rf_event ev;
+	memset(&ev, 0, sizeof ev);
+	int rc = rf_switch(t->c, t->as, &ev);
+	ok(rc == 0, "TF then syscall: an event (%d %s)", rc, rc ? rf_last_error() : "");
+	printf("# TF+syscall gave type %d %s at 0x%llx\n", ev.type, rf_vector_name(ev.vector), (unsigned long long)ev.rip);
+	ordinary_code_still_runs(t, "TF then syscall");
+}
+
+int main(void)
+{
+	struct kt t;
+	kt_init(&t, NULL);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_one(&t, &cases[i]);
+	test_native_lstar(&t);
+	test_tf_syscall(&t);
+	struct rf_platform_info info;
+	rf_platform_info(t.p, &info);
+	kt_fini(&t);
+	test_via_fault_lstar(info.syscall_mode);
+	return tap_done();
+}
