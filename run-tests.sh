@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Second command: every test suite, in a normal and an ASan+UBSan build; KVM suites run in a QEMU VM
+# with nested KVM when this machine has no /dev/kvm. Ends with "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")"
+
+builds=(build build-asan)
+[ -d build ] || meson setup build
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+for b in "${builds[@]}"; do ninja -C "$b"; done
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+logs=()
+
+# Host-only suites first: they need no KVM.
+for b in "${builds[@]}"; do
+	for s in unit; do
+		meson test -C "$b" --suite "$s" --logbase "testlog-$s" --print-errorlogs --no-rebuild || true
+		logs+=("$b/meson-logs/testlog-$s.json")
+	done
+done
+
+# KVM suites, both builds in one VM boot when the VM is needed.
+kvm_cmd='for b in '"${builds[*]}"'; do meson test -C "$b" --suite kvm --logbase testlog-kvm --print-errorlogs --no-rebuild || true; done'
+test/vm/with-kvm bash -c "$kvm_cmd" || echo "run-tests: the KVM run failed to start (status $?)"
+for b in "${builds[@]}"; do logs+=("$b/meson-logs/testlog-kvm.json"); done
+
+# One summary over every log; a missing log (a suite that never ran) is a failure.
+python3 - "${logs[@]}" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        print(f"run-tests: no results in {path}")
+        failed += 1
+        continue
+    for line in lines:
+        t = json.loads(line)
+        r = t.get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+            print(f"run-tests: FAILED {t.get('name')} ({r}) in {path}")
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+PY
