@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/* `ringfence run` end to end: runs the ringfence binary on each guest program and checks its exact
+ * stdout, stderr and exit status.
+ *
+ *   test_run kvm  RINGFENCE PROGRAM...     the programs on KVM (skips without /dev/kvm)
+ *   test_run load RINGFENCE TEXTFILE DYNEXE load failures, which need no KVM */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "tap.h"
+
+#define OUT_MAX  65536
+#define DEADLINE 300   /* seconds per run: a nested VM under TCG is slow, a hang is not */
+
+struct result {
+	int status;            /* exit status; 1000 + signal if ringfence itself was killed */
+	char out[OUT_MAX], err[OUT_MAX];
+	size_t outlen, errlen;
+};
+
+static const char *ringfence;
+static char *const *programs;
+static int nprograms;
+
+static const char *prog(const char *name)
+{
+	for (int i = 0; i < nprograms; i++) {
+		const char *slash = strrchr(programs[i], '/');
+		if (!strcmp(slash ? slash + 1 : programs[i], name))
+			return programs[i];
+	}
+	printf("Bail out! program %s not among the arguments\n", name);
+	exit(1);
+}
+
+static void drain(int *fd, char *buf, size_t *len)
+{
+	char scratch[4096];
+	size_t room = OUT_MAX - 1 - *len;
+	ssize_t n = read(*fd, room ? buf + *len : scratch, room ? room : sizeof scratch);
+	if (n > 0 && room) {
+		*len += (size_t)n;
+		buf[*len] = 0;
+	} else if (n == 0 || (n < 0 && errno != EINTR)) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Runs `ringfence run args...`; with broken_stdout the program's stdout is a pipe nobody reads. */
+static void run_opts(struct result *res, bool broken_stdout, const char *const args[])
+{
+	memset(res, 0, sizeof *res);
+	const char *argv[32] = { ringfence, "run" };
+	int n = 2;
+	for (int i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		printf("Bail out! pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (broken_stdout)
+		close(po[0]);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		signal(SIGPIPE, SIG_DFL);
+		execv(ringfence, (char *const *)argv);
+		_exit(99);
+	}
+	close(po[1]);
+	close(pe[1]);
+	int fds[2] = { broken_stdout ? -1 : po[0], pe[0] };
+	time_t end = time(NULL) + DEADLINE;
+	while ((fds[0] >= 0 || fds[1] >= 0) && time(NULL) < end) {
+		struct pollfd p[2] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 } };
+		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			drain(&fds[0], res->out, &res->outlen);
+		if (p[1].revents)
+			drain(&fds[1], res->err, &res->errlen);
+	}
+	if (fds[0] >= 0 || fds[1] >= 0) {
+		printf("# %s %s did not finish in %d s: killed\n", argv[2], args[0] ? args[0] : "", DEADLINE);
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+}
+
+#define RUN(res, ...) run_opts((res), false, (const char *const[]){ __VA_ARGS__, NULL })
+
+static void show(const char *what, const char *s)
+{
+	printf("#   %s: \"", what);
+	for (; *s; s++)
+		if (*s == '\n')
+			printf("\\n");
+		else
+			putchar(*s);
+	printf("\"\n");
+}
+
+/* Exact stdout, stderr matching a pattern (fnmatch: `*` for what the test cannot know), status. */
+static void expect(const struct result *res, const char *name, int status, const char *out, const char *err_pattern)
+{
+	bool good_out = strlen(res->out) == res->outlen && !strcmp(res->out, out);
+	bool good_err = strlen(res->err) == res->errlen && fnmatch(err_pattern, res->err, 0) == 0;
+	if (!ok(res->status == status && good_out && good_err, "%s: exit %d", name, status)) {
+		printf("#   status %d, want %d\n", res->status, status);
+		show("stdout", res->out);
+		show("want  ", out);
+		show("stderr", res->err);
+		show("want  ", err_pattern);
+	}
+}
+
+static uint64_t entry_of(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	static unsigned char buf[1 << 20];
+	size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+	if (f)
+		fclose(f);
+	struct elf_info e;
+	char why[256];
+	if (elf_parse(buf, n, &e, why, sizeof why) < 0) {
+		printf("Bail out! %s: %s\n", path, why);
+		exit(1);
+	}
+	return e.entry;
+}
+
+/* hello with its last segment (the read-only data) moved or grown: what the parser accepts but the
+ * loader must still refuse, or place. Written to a temporary file, which is returned. */
+static const char *crafted(const char *hello, uint64_t vaddr, uint64_t memsz)
+{
+	static char path[256];
+	static unsigned char buf[1 << 16];
+	FILE *f = fopen(hello, "rb");
+	size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+	if (f)
+		fclose(f);
+	Elf64_Ehdr eh;
+	memcpy(&eh, buf, sizeof eh);
+	Elf64_Phdr ph;
+	int last = -1;
+	for (int i = 0; i < eh.e_phnum; i++) {
+		memcpy(&ph, buf + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
+		if (ph.p_type == PT_LOAD)
+			last = i;
+	}
+	const char *tmp = getenv("TMPDIR");
+	snprintf(path, sizeof path, "%s/ringfence-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int fd = mkstemp(path);
+	if (n == 0 || last < 0 || fd < 0) {
+		printf("Bail out! cannot craft from %s into %s\n", hello, path);
+		exit(1);
+	}
+	unsigned char *at = buf + eh.e_phoff + (size_t)last * sizeof ph;
+	memcpy(&ph, at, sizeof ph);
+	if (vaddr)
+		ph.p_vaddr = vaddr;
+	if (memsz)
+		ph.p_memsz = memsz;
+	memcpy(at, &ph, sizeof ph);
+	if (write(fd, buf, n) != (ssize_t)n) {
+		printf("Bail out! writing %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	close(fd);
+	return path;
+}
+
+static void test_crafted(void)
+{
+	struct result *r = malloc(sizeof *r);
+	char want[1024];
+	const char *p = crafted(prog("hello"), 0x7ffffffff000, 0);
+	RUN(r, p);
+	snprintf(want, sizeof want, "ringfence: %s: segment at 0x7ffffffff000..0x7ffffffff00d reaches the "
+	         "stack area (0x%llx and up)\n", p, IMAGE_STACK_TOP - IMAGE_STACK_SIZE);
+	expect(r, "a segment where the stack goes", RUN_EXIT_NOLOAD, "", want);
+	unlink(p);
+
+	p = crafted(prog("hello"), 0, 5ull << 30);
+	RUN(r, p);
+	snprintf(want, sizeof want, "ringfence: %s: needs 5130 MiB of memory, more than the 4096 MiB a "
+	         "program may have\n", p);
+	expect(r, "5 GiB of zero-fill", RUN_EXIT_NOLOAD, "", want);
+	unlink(p);
+
+	p = crafted(prog("hello"), 0, 1ull << 30);
+	RUN(r, p);
+	expect(r, "1 GiB of zero-fill is placed and mapped", 0, "hello, world\n", "");
+	unlink(p);
+	free(r);
+}
+
+static void test_programs(void)
+{
+	struct result *r = malloc(sizeof *r);
+	char want[1024];
+	const char *p;
+
+	p = prog("hello");
+	RUN(r, p);
+	expect(r, "hello", 0, "hello, world\n", "");
+	RUN(r, p, "with", "arguments");
+	expect(r, "hello with arguments", 0, "hello, world\n", "");
+	run_opts(r, true, (const char *const[]){ p, NULL });
+	expect(r, "hello into a closed pipe dies of SIGPIPE, quietly", 128 + SIGPIPE, "", "");
+
+	p = prog("exitcode");
+	RUN(r, p);
+	expect(r, "exit_group(0x12a) is status 42", 42, "", "");
+
+	p = prog("fault");
+	RUN(r, p);
+	snprintf(want, sizeof want, "ringfence: %s: #PF at 0x%llx (write to 0x0, not mapped)\n", p,
+	         (unsigned long long)entry_of(p));
+	expect(r, "write to 0 is a page fault: SIGSEGV", 128 + SIGSEGV, "", want);
+
+	p = prog("ud");
+	RUN(r, p);
+	snprintf(want, sizeof want, "ringfence: %s: #UD at 0x%llx\n", p, (unsigned long long)entry_of(p));
+	expect(r, "ud2 is an invalid opcode: SIGILL", 128 + SIGILL, "", want);
+
+	p = prog("badsys");
+	RUN(r, p);
+	snprintf(want, sizeof want, "ringfence: unsupported syscall 39 at 0x%llx\n",
+	         (unsigned long long)entry_of(p) + 5);
+	expect(r, "getpid is unsupported", RUN_EXIT_UNSUPPORTED, "", want);
+
+	p = prog("stack");
+	RUN(r, p);
+	snprintf(want, sizeof want, "%s\n", p);
+	expect(r, "initial stack without arguments", 0, want, "");
+	RUN(r, p, "one", "two words", "", "--three");
+	snprintf(want, sizeof want, "%s\none\ntwo words\n\n--three\n", p);
+	expect(r, "initial stack with four arguments", 0, want, "");
+
+	p = prog("efault");
+	RUN(r, p);
+	expect(r, "write: EFAULT and EBADF for bad buffers, spans two segments and the stack", 0,
+	       "ABCD\nok\n", "err\n");
+
+	p = prog("trap");
+	unsigned long long entry = entry_of(p);
+	static const struct { const char *mode, *what; int status; const char *err; } traps[] = {
+		{ "b", "bss is zero and writable", 0, "" },
+		{ "w", "write own code", 128 + SIGSEGV, "#PF at 0x* (write to 0x%llx, not permitted)\n" },
+		{ "r", "write read-only data", 128 + SIGSEGV, "#PF at 0x* (write to 0x*, not permitted)\n" },
+		{ "x", "run data", 128 + SIGSEGV, "#PF at 0x* (exec at 0x*, not permitted)\n" },
+		{ "s", "run the stack", 128 + SIGSEGV, "#PF at 0x7ffff* (exec at 0x7ffff*, not permitted)\n" },
+		{ "u", "read above the stack", 128 + SIGSEGV, "#PF at 0x* (read from 0x7ffffffff000, not mapped)\n" },
+		{ "k", "read the shim", 128 + SIGSEGV, "#PF at 0x* (read from 0xffffffffc0000000, not *)\n" },
+		{ "c", "non-canonical read", 128 + SIGSEGV, "#GP at 0x*\n" },
+		{ "g", "cli", 128 + SIGSEGV, "#GP at 0x*\n" },
+		{ "d", "divide by zero", 128 + SIGFPE, "#DE at 0x*\n" },
+		{ "i", "int3", 128 + SIGTRAP, "#BP at 0x*\n" },
+	};
+	for (size_t i = 0; i < sizeof traps / sizeof traps[0]; i++) {
+		char name[128], tail[256];
+		RUN(r, p, traps[i].mode);
+		snprintf(tail, sizeof tail, traps[i].err, entry);
+		if (traps[i].err[0])
+			snprintf(want, sizeof want, "ringfence: %s: %s", p, tail);
+		else
+			want[0] = 0;
+		snprintf(name, sizeof name, "trap %s: %s", traps[i].mode, traps[i].what);
+		expect(r, name, traps[i].status, "", want);
+	}
+	free(r);
+}
+
+static void test_load(const char *textfile, const char *dynexe)
+{
+	struct result *r = malloc(sizeof *r);
+	char want[1024];
+
+	run_opts(r, false, (const char *const[]){ NULL });
+	expect(r, "no program: usage", 2, "", "usage: ringfence run PROGRAM*");
+	RUN(r, "/nonexistent/program");
+	expect(r, "missing file", RUN_EXIT_NOLOAD, "", "ringfence: /nonexistent/program: No such file or directory\n");
+	RUN(r, "/");
+	expect(r, "directory", RUN_EXIT_NOLOAD, "", "ringfence: /: not a regular file\n");
+	RUN(r, textfile);
+	snprintf(want, sizeof want, "ringfence: %s: not an ELF file (bad magic)\n", textfile);
+	expect(r, "text file", RUN_EXIT_NOLOAD, "", want);
+	RUN(r, "/dev/null");
+	expect(r, "device", RUN_EXIT_NOLOAD, "", "ringfence: /dev/null: not a regular file\n");
+	/* PIE (ET_DYN) or not, a host program is dynamically linked; which reason comes first depends
+	 * on how the toolchain built it. */
+	RUN(r, dynexe);
+	snprintf(want, sizeof want, "ringfence: %s: not a static executable (ELF type ET_DYN: *)\n", dynexe);
+	if (fnmatch(want, r->err, 0) != 0)
+		snprintf(want, sizeof want, "ringfence: %s: dynamically linked (has PT_INTERP): *\n", dynexe);
+	expect(r, "dynamically linked host program", RUN_EXIT_NOLOAD, "", want);
+	free(r);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "load"))) {
+		printf("Bail out! usage: %s kvm|load RINGFENCE ARGS...\n", argv[0]);
+		return 1;
+	}
+	ringfence = argv[2];
+	programs = argv + 3;
+	nprograms = argc - 3;
+	if (!strcmp(argv[1], "load")) {
+		if (argc != 5) {
+			printf("Bail out! load wants RINGFENCE TEXTFILE DYNEXE\n");
+			return 1;
+		}
+		test_load(argv[3], argv[4]);
+		return tap_done();
+	}
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		tap_skip_all("cannot open /dev/kvm");
+	close(fd);
+	test_programs();
+	test_crafted();
+	return tap_done();
+}
