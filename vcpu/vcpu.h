@@ -103,4 +103,16 @@ struct exit_decoded {
 bool vector_has_error_code(unsigned vector);
 void exit_decode(const struct exit_view *x, struct exit_decoded *d);
 
+/* floor.c: benchmark floors on a raw vCPU borrowed from the pool (for `ringfence bench`). Each
+ * runs warmup untimed round trips, then fills ns[0..n) with the CLOCK_MONOTONIC nanoseconds of
+ * batch consecutive round trips per sample, and hands the vCPU back reset. 0 or -errno.
+ * - out: ring 0 parked at ring0_bench_out, one KVM_RUN per `out` on RING0_PORT_BENCH.
+ * - fault: a ring-3 fault -> vector stub `out` -> host points RIP/RSP at ring0_iret -> iretq.
+ *   vector RF_VEC_DE is the floor (KVM never intercepts #DE); RF_VEC_UD shows what KVM's #UD
+ *   intercept adds. */
+int vcpu_floor_out(rf_platform *p, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+int vcpu_floor_fault(rf_platform *p, unsigned vector, unsigned warmup, unsigned batch, uint64_t *ns,
+                     unsigned n);
+/* end floor.c */
+
 #endif
