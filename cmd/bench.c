@@ -369,13 +369,13 @@ int cmd_bench(int argc, char **argv)
 		return 1;
 	}
 	struct figure f[F_COUNT] = {
-		[F_OUT] = { "ring0_out", floor_out, true, "ring-0 `out` exit -> host -> KVM_RUN" },
-		[F_FAULT] = { "ring3_fault", floor_fault, true, "ring-3 #DE -> `out` -> host -> iretq" },
-		[F_UD] = { "ring3_ud", floor_ud, true, "the same with #UD (KVM intercepts it)" },
-		[F_SYSCALL] = { "syscall", platform_syscall, true, "rf_switch: guest SYSCALL round trip" },
-		[F_PF] = { "page_fault", platform_fault, true, "rf_switch: guest #PF round trip" },
-		[F_PTRACE] = { "ptrace_sysemu", floor_ptrace, false, "PTRACE_SYSEMU + GETREGS + SETREGS" },
-		[F_NATIVE] = { "native_syscall", floor_native, false, "raw syscall(SYS_getppid) on the host" },
+		[F_OUT] = { .name = "ring0_out", .measure = floor_out, .in_library = true, .what = "ring-0 `out` exit -> host -> KVM_RUN" },
+		[F_FAULT] = { .name = "ring3_fault", .measure = floor_fault, .in_library = true, .what = "ring-3 #DE -> `out` -> host -> iretq" },
+		[F_UD] = { .name = "ring3_ud", .measure = floor_ud, .in_library = true, .what = "the same with #UD (KVM intercepts it)" },
+		[F_SYSCALL] = { .name = "syscall", .measure = platform_syscall, .in_library = true, .what = "rf_switch: guest SYSCALL round trip" },
+		[F_PF] = { .name = "page_fault", .measure = platform_fault, .in_library = true, .what = "rf_switch: guest #PF round trip" },
+		[F_PTRACE] = { .name = "ptrace_sysemu", .measure = floor_ptrace, .in_library = false, .what = "PTRACE_SYSEMU + GETREGS + SETREGS" },
+		[F_NATIVE] = { .name = "native_syscall", .measure = floor_native, .in_library = false, .what = "raw syscall(SYS_getppid) on the host" },
 	};
 	b.clock_ns = clock_cost();
 	r = measure_all(&b, f, iterations);

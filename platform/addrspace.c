@@ -265,9 +265,11 @@ int rf_as_protect(rf_as *as, uint64_t va, uint64_t len, unsigned prot)
 	as_pt_mem(as, &pm);
 	pthread_mutex_lock(&as->lock);
 	r = pt_protect(&pm, as->root, va, len, pt_leaf_flags(prot));
-	if (r == -ENOMEM)
-		rf_error(r, "range 0x%llx+0x%llx is not fully mapped", (unsigned long long)va,
-		         (unsigned long long)len);
+	if (r == -ENOENT)
+		r = rf_error(-ENOMEM, "range 0x%llx+0x%llx is not fully mapped", (unsigned long long)va,
+		             (unsigned long long)len);
+	else if (r < 0)
+		rf_error(r, "out of page-table pages splitting a 2 MiB page");
 	else
 		shootdown(as);
 	pthread_mutex_unlock(&as->lock);

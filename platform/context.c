@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../vcpu/vcpu.h"
 #include "platform.h"
 
 int rf_context_create(rf_platform *p, rf_context **out)
@@ -17,7 +18,6 @@ int rf_context_create(rf_platform *p, rf_context **out)
 	memcpy(c->fpu, p->fpu_init, sizeof(struct kvm_xsave));
 	c->p = p;
 	c->id = atomic_fetch_add(&p->next_id, 1);
-	c->fpu_gen = 1;
 	c->regs.rflags = 0x202;
 	pthread_mutex_lock(&p->lock);
 	p->n_contexts++;
@@ -33,6 +33,7 @@ int rf_context_destroy(rf_context *c)
 	if (atomic_load(&c->busy))
 		return rf_error(-EBUSY, "context is being switched");
 	rf_platform *p = c->p;
+	vcpu_fpu_forget(c);
 	pthread_mutex_lock(&p->lock);
 	p->n_contexts--;
 	pthread_mutex_unlock(&p->lock);
@@ -44,10 +45,4 @@ int rf_context_destroy(rf_context *c)
 struct rf_regs *rf_context_regs(rf_context *c)
 {
 	return &c->regs;
-}
-
-void *rf_context_fpu(rf_context *c)
-{
-	c->fpu_gen++;   /* the caller may write it: the vCPU's copy is no longer trusted */
-	return c->fpu;
 }

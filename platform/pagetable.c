@@ -164,16 +164,36 @@ static int set_perms(uint64_t *leaf, void *arg)
 	return 0;
 }
 
+/* Splits the 2 MiB leaf holding addr if [start, end) covers only part of it. Translations stay
+ * the same, so no flush is owed for it. */
+static int split_at(const struct pt_mem *m, uint64_t root, uint64_t addr, uint64_t start, uint64_t end)
+{
+	uint64_t size;
+	uint64_t e = pt_lookup(m, root, addr, &size);
+	uint64_t base = addr & ~(RF_HUGE_SIZE - 1);
+	int err = 0;
+	if (e && size == RF_HUGE_SIZE && (base < start || base + RF_HUGE_SIZE > end) &&
+	    !walk(m, root, addr, 1, true, &err))
+		return err;
+	return 0;
+}
+
 int pt_protect(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len, uint64_t leaf_flags)
 {
 	for (uint64_t a = va; a < va + len;) {
 		uint64_t size;
 		if (!pt_lookup(m, root, a, &size))
-			return -ENOMEM;
+			return -ENOENT;
 		a = (a & ~(size - 1)) + size;
 	}
+	/* Only the first and last 2 MiB leaves can be partly covered. Splitting them first leaves
+	 * the last pass nothing that can fail, so protection changes all or nothing. */
+	int r;
+	if ((r = split_at(m, root, va, va, va + len)) < 0 ||
+	    (r = split_at(m, root, va + len - 1, va, va + len)) < 0)
+		return r;
 	struct protect_arg p = { leaf_flags };
-	return for_each_leaf(m, root, va, len, true, set_perms, &p);
+	return for_each_leaf(m, root, va, len, false, set_perms, &p);
 }
 
 uint64_t pt_lookup(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t *size)

@@ -54,6 +54,7 @@ int pt_map(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t gpa, uin
 /* cleared() is called for every leaf removed, with its address and size. */
 int pt_unmap(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len,
              void (*cleared)(void *arg, uint64_t gpa, uint64_t size), void *arg);
+/* All or nothing: -ENOENT if part of the range is unmapped, -ENOMEM if a needed split failed. */
 int pt_protect(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len, uint64_t leaf_flags);
 uint64_t pt_lookup(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t *size);
 void pt_destroy(const struct pt_mem *m, uint64_t root);
@@ -133,9 +134,9 @@ struct rf_context {
 	rf_platform *p;
 	struct rf_regs regs;
 	atomic_int busy;
-	uint64_t id;                   /* never reused: vCPUs remember whose FPU state they hold by id */
-	uint64_t fpu_gen;              /* bumped whenever the caller may have changed the FPU image */
-	void *fpu;                     /* struct kvm_xsave */
+	uint64_t id;                   /* never reused */
+	void *fpu;                     /* struct kvm_xsave; older than the vCPU's while fpu_live is set */
+	_Atomic(struct vcpu *) fpu_live;
 };
 
 /* addrspace.c: wakes shootdowns waiting for a vCPU's acknowledgement (called by the run loop). */

@@ -99,8 +99,10 @@ struct rf_regs {
 int rf_context_create(rf_platform *p, rf_context **out);
 int rf_context_destroy(rf_context *c);    /* -EBUSY while it is being switched */
 struct rf_regs *rf_context_regs(rf_context *c);
-/* The FPU/SSE/AVX state in standard (non-compacted) XSAVE layout, fpu_size bytes. Calling this marks
- * the state as changed by the caller, so the next switch loads it. */
+/* The FPU/SSE/AVX state in standard (non-compacted) XSAVE layout, fpu_size bytes. Switches leave the
+ * state in the vCPU (no copy per round trip); this call brings it home, and the caller may then read
+ * and write the image until the next switch of c, which loads it. Call it again after every switch
+ * rather than keeping the pointer's contents. NULL if the state could not be read (rf_last_error). */
 void *rf_context_fpu(rf_context *c);
 
 /* ---- switching ---- */
@@ -135,9 +137,10 @@ struct rf_event {
 };
 
 /* Runs c in as on a vCPU until the next event. On return 0, *ev says what happened and c's registers
- * and FPU state are the user's state at the event (for faults: at the faulting instruction, so a
- * plain re-switch retries it). Negative errno: nothing ran or the platform failed (see rf_last_error);
- * c's state is then unchanged. */
+ * (and, through rf_context_fpu, its FPU state) are the user's state at the event: for faults at the
+ * faulting instruction, so a plain re-switch retries it; for traps (#BP, #OF, a single-step #DB) and
+ * syscalls after the instruction, as the CPU reports them. Negative errno: the platform failed (see
+ * rf_last_error); c's state is then the state it was switched in with. */
 int rf_switch(rf_context *c, rf_as *as, struct rf_event *ev);
 
 const char *rf_vector_name(unsigned vector);

@@ -159,14 +159,10 @@ int vcpu_run(struct vcpu *v, rf_context *c, rf_as *as, struct rf_event *ev)
 	struct kvm_run *run = v->run;
 	int r = 0;
 
-	if (v->fpu_ctx != c->id || v->fpu_gen != c->fpu_gen) {
-		if (KVM_IOCTL(v->fd, KVM_SET_XSAVE, (struct kvm_xsave *)c->fpu) < 0)
-			return rf_error(-errno, "KVM_SET_XSAVE: %s", strerror(errno));
-		v->fpu_ctx = c->id;
-		v->fpu_gen = c->fpu_gen;
-	}
+	if ((r = vcpu_fpu_load(v, c)) < 0)
+		return r;
 
-	atomic_store(&v->tid, gettid());
+	atomic_store(&v->tid, vcpu_thread_id());
 	atomic_store(&v->running_as, as);
 	bool fresh = true;
 	for (;;) {
@@ -207,10 +203,5 @@ int vcpu_run(struct vcpu *v, rf_context *c, rf_as *as, struct rf_event *ev)
 
 	atomic_store(&v->running_as, NULL);
 	as_shootdown_wake(v->p);
-	if (r == 1) {
-		if (KVM_IOCTL(v->fd, KVM_GET_XSAVE, (struct kvm_xsave *)c->fpu) < 0)
-			return rf_error(-errno, "KVM_GET_XSAVE: %s", strerror(errno));
-		return 0;
-	}
-	return r;
+	return r == 1 ? 0 : r;
 }

@@ -72,16 +72,18 @@ static void initial_sregs(const struct vcpu *v, struct kvm_sregs *s)
 
 static int set_msrs(struct vcpu *v)
 {
-	struct {
+	/* kvm_msrs ends in a flexible array: give it room in a union rather than a struct after it. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[5];
+		uint8_t room[sizeof(struct kvm_msrs) + 5 * sizeof(struct kvm_msr_entry)];
 	} m = { .hdr.nmsrs = 5 };
-	m.e[0] = (struct kvm_msr_entry){ .index = MSR_STAR,
+	struct kvm_msr_entry *e = m.hdr.entries;
+	e[0] = (struct kvm_msr_entry){ .index = MSR_STAR,
 	                                 .data = (uint64_t)RING0_SEL_KCODE << 32 | (uint64_t)(RING0_SEL_UDATA - 8 - 3) << 48 };
-	m.e[1] = (struct kvm_msr_entry){ .index = MSR_LSTAR, .data = RING0_VA(RING0_OFF_syscall) };
-	m.e[2] = (struct kvm_msr_entry){ .index = MSR_CSTAR, .data = RING0_VA(RING0_OFF_syscall) };
-	m.e[3] = (struct kvm_msr_entry){ .index = MSR_SFMASK, .data = SFMASK_BITS };
-	m.e[4] = (struct kvm_msr_entry){ .index = MSR_KERNEL_GS_BASE, .data = 0 };
+	e[1] = (struct kvm_msr_entry){ .index = MSR_LSTAR, .data = RING0_VA(RING0_OFF_syscall) };
+	e[2] = (struct kvm_msr_entry){ .index = MSR_CSTAR, .data = RING0_VA(RING0_OFF_syscall) };
+	e[3] = (struct kvm_msr_entry){ .index = MSR_SFMASK, .data = SFMASK_BITS };
+	e[4] = (struct kvm_msr_entry){ .index = MSR_KERNEL_GS_BASE, .data = 0 };
 	int r = KVM_IOCTL(v->fd, KVM_SET_MSRS, &m.hdr);
 	if (r != 5)
 		return rf_error(r < 0 ? -errno : -EIO, "KVM_SET_MSRS set %d of 5 MSRs", r);
@@ -104,7 +106,6 @@ int vcpu_reset(struct vcpu *v)
 	v->run->kvm_dirty_regs = 0;
 	v->at_shim = false;
 	v->loaded_as_id = 0;
-	v->fpu_ctx = 0;     /* KVM kept the FPU, but a reset vCPU trusts nothing it held */
 	return 0;
 }
 
@@ -165,6 +166,7 @@ int vcpu_create(rf_platform *p, unsigned id, struct vcpu **out)
 		return rf_error(-ENOMEM, "out of memory for a vCPU");
 	v->p = p;
 	v->id = id;
+	pthread_mutex_init(&v->fpu_lock, NULL);
 	v->run = MAP_FAILED;
 	v->fd = ioctl(p->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	int r;
@@ -194,6 +196,7 @@ void vcpu_destroy(struct vcpu *v)
 		munmap(v->run, (size_t)v->p->run_size);
 	if (v->fd >= 0)
 		close(v->fd);
+	pthread_mutex_destroy(&v->fpu_lock);
 	free(v);
 }
 
@@ -253,6 +256,15 @@ static void install_handler(void)
 }
 
 static __thread bool thread_bound;
+static __thread pid_t thread_id;
+
+pid_t vcpu_thread_id(void)
+{
+	/* glibc does not cache it, and it is needed on every switch. */
+	if (!thread_id)
+		thread_id = gettid();
+	return thread_id;
+}
 
 int vcpu_bind_thread(struct vcpu *v)
 {
@@ -265,17 +277,17 @@ int vcpu_bind_thread(struct vcpu *v)
 		pthread_sigmask(SIG_BLOCK, &kick, NULL);
 		thread_bound = true;
 	}
-	pid_t tid = gettid();
+	pid_t tid = vcpu_thread_id();
 	if (v->sigmask_tid == tid)
 		return 0;
 	/* During KVM_RUN the thread keeps its own mask, except that the kick becomes deliverable. */
 	pthread_sigmask(SIG_SETMASK, NULL, &cur);
 	sigdelset(&cur, RF_KICK_SIGNAL);
-	struct {
+	union {
 		struct kvm_signal_mask hdr;
-		uint8_t set[8];
+		uint8_t room[sizeof(struct kvm_signal_mask) + 8];
 	} m = { .hdr.len = 8 };
-	memcpy(m.set, &cur, 8);
+	memcpy(m.hdr.sigset, &cur, 8);   /* the kernel's sigset: 64 bits */
 	if (KVM_IOCTL(v->fd, KVM_SET_SIGNAL_MASK, &m.hdr) < 0)
 		return rf_error(-errno, "KVM_SET_SIGNAL_MASK: %s", strerror(errno));
 	v->sigmask_tid = tid;

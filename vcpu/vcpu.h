@@ -17,6 +17,7 @@
 #define RINGFENCE_VCPU_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -50,8 +51,8 @@ struct vcpu {
 	bool at_shim;               /* in ring 0 at a stub after its `out`: a frame resume is possible */
 	uint64_t loaded_as_id;      /* 0: none */
 	uint64_t loaded_gen;
-	uint64_t fpu_ctx;           /* id of the context whose FPU image the vCPU holds, and its fpu_gen */
-	uint64_t fpu_gen;
+	pthread_mutex_t fpu_lock;   /* fpu_owner and its fpu_live (see fpu.c) */
+	rf_context *fpu_owner;      /* whose newest FPU state this vCPU holds, or NULL */
 	struct kvm_sregs init_sregs; /* ring 0, idle root: what a reset vCPU starts from */
 	pid_t sigmask_tid;          /* thread whose signal mask KVM_SET_SIGNAL_MASK was computed for */
 
@@ -70,8 +71,14 @@ int vcpu_acquire(rf_platform *p, struct vcpu **out);
 void vcpu_release(struct vcpu *v);
 /* Makes the calling thread fit to run v: kick signal blocked, v's run-time signal mask set. */
 int vcpu_bind_thread(struct vcpu *v);
+pid_t vcpu_thread_id(void);   /* the calling thread's id, cached */
 /* Puts v back into its initial state after a failed run (unknown guest state). */
 int vcpu_reset(struct vcpu *v);
+
+/* fpu.c: lazy FPU state. Load c's state into v (v owned by the caller, c busy); forget c's
+ * ownership before c is freed. rf_context_fpu() (public) brings the state home. */
+int vcpu_fpu_load(struct vcpu *v, rf_context *c);
+void vcpu_fpu_forget(rf_context *c);
 
 /* run.c */
 int vcpu_run(struct vcpu *v, rf_context *c, rf_as *as, struct rf_event *ev);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* Lazy FPU state: a context's XSAVE image stays in the vCPU that ran it until someone needs it, so
+ * a syscall round trip costs no KVM_GET_XSAVE.
+ *
+ * Invariant, under v->fpu_lock: v->fpu_owner == c exactly when c->fpu_live == v, and then the vCPU
+ * holds c's newest FPU state while c->fpu may be older. A vCPU that loads another context first
+ * saves its owner's state; so a vCPU running some context never owns another one, and nobody ever
+ * needs an ioctl on a vCPU that is inside KVM_RUN. */
+#include <errno.h>
+#include <string.h>
+
+#include "vcpu.h"
+
+/* Saves v's owner into its image and drops the ownership. Caller holds v->fpu_lock. */
+static int save_owner(struct vcpu *v)
+{
+	rf_context *o = v->fpu_owner;
+	if (!o)
+		return 0;
+	int r = 0;
+	if (KVM_IOCTL(v->fd, KVM_GET_XSAVE, (struct kvm_xsave *)o->fpu) < 0)
+		r = rf_error(-errno, "KVM_GET_XSAVE: %s", strerror(errno));
+	atomic_store(&o->fpu_live, NULL);
+	v->fpu_owner = NULL;
+	return r;
+}
+
+/* Brings c's newest state home from whatever vCPU holds it (never a running one: see above). */
+static int fetch(rf_context *c)
+{
+	for (;;) {
+		struct vcpu *w = atomic_load(&c->fpu_live);
+		if (!w)
+			return 0;
+		pthread_mutex_lock(&w->fpu_lock);
+		int r = 0;
+		if (atomic_load(&c->fpu_live) == w)
+			r = save_owner(w);
+		pthread_mutex_unlock(&w->fpu_lock);
+		if (r < 0)
+			return r;
+	}
+}
+
+int vcpu_fpu_load(struct vcpu *v, rf_context *c)
+{
+	if (atomic_load(&c->fpu_live) == v)
+		return 0;   /* only this thread can change that now: c is busy and v is ours */
+	int r = fetch(c);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&v->fpu_lock);
+	r = save_owner(v);
+	if (r == 0 && KVM_IOCTL(v->fd, KVM_SET_XSAVE, (struct kvm_xsave *)c->fpu) < 0)
+		r = rf_error(-errno, "KVM_SET_XSAVE: %s", strerror(errno));
+	if (r == 0) {
+		v->fpu_owner = c;
+		atomic_store(&c->fpu_live, v);
+	}
+	pthread_mutex_unlock(&v->fpu_lock);
+	return r;
+}
+
+void *rf_context_fpu(rf_context *c)
+{
+	/* The caller may now read or write the image, so the vCPU's copy stops being the truth. */
+	if (fetch(c) < 0)
+		return NULL;
+	return c->fpu;
+}
+
+void vcpu_fpu_forget(rf_context *c)
+{
+	struct vcpu *w = atomic_load(&c->fpu_live);
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->fpu_lock);
+	if (atomic_load(&c->fpu_live) == w) {
+		w->fpu_owner = NULL;
+		atomic_store(&c->fpu_live, NULL);
+	}
+	pthread_mutex_unlock(&w->fpu_lock);
+}
