@@ -24,7 +24,10 @@ done
 
 # KVM suites, both builds in one VM boot when the VM is needed.
 kvm_cmd='for b in '"${builds[*]}"'; do meson test -C "$b" --suite kvm --logbase testlog-kvm --print-errorlogs --no-rebuild || true; done'
-test/vm/with-kvm bash -c "$kvm_cmd" || echo "run-tests: the KVM run failed to start (status $?)"
+# A wedged VM (seen once: QEMU's TCG soft-locking the VM's own kernel) must fail the run, not eat
+# CI's 90 minutes.
+export RINGFENCE_VM_TIMEOUT=${RINGFENCE_VM_TIMEOUT:-1500}
+test/vm/with-kvm bash -c "$kvm_cmd" || echo "run-tests: the KVM run failed (status $?)"
 for b in "${builds[@]}"; do logs+=("$b/meson-logs/testlog-kvm.json"); done
 
 # One summary over every log; a missing log (a suite that never ran) is a failure.

@@ -80,6 +80,7 @@ struct rf_platform {
 	int run_size;
 	enum rf_syscall_mode mode;
 	unsigned max_vcpus;
+	uint64_t kick_deadline_ns;
 	unsigned phys_bits;
 	uint64_t xcr0;
 	uint64_t cr4_extra;            /* SMEP/SMAP/UMIP/FSGSBASE where the guest CPU has them */
@@ -137,6 +138,9 @@ struct rf_context {
 	uint64_t id;                   /* never reused */
 	void *fpu;                     /* struct kvm_xsave; older than the vCPU's while fpu_live is set */
 	_Atomic(struct vcpu *) fpu_live;
+	atomic_uint_fast64_t kick_seq; /* rf_kick() calls */
+	atomic_uint_fast64_t kick_done;/* kick_seq covered by the last report */
+	_Atomic(struct vcpu *) vcpu;   /* the vCPU running it, for rf_kick() */
 };
 
 /* addrspace.c: wakes shootdowns waiting for a vCPU's acknowledgement (called by the run loop). */

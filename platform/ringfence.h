@@ -46,6 +46,8 @@ struct rf_platform_options {
 	unsigned max_vcpus;                /* 0: twice the host CPUs, at least 2 */
 	enum rf_syscall_mode syscall_mode; /* AUTO unless a test forces one path */
 	const char *kvm_path;              /* NULL: /dev/kvm */
+	uint64_t kick_deadline_ns;         /* 0: 20 ms. A kick the guest cannot take by then is
+	                                    * completed without it (see rf_kick) */
 };
 
 struct rf_platform_info {
@@ -144,6 +146,33 @@ struct rf_event {
 int rf_switch(rf_context *c, rf_as *as, struct rf_event *ev);
 
 const char *rf_vector_name(unsigned vector);
+
+/* ---- kicks: taking a context back from the guest ---- */
+/* Makes the switch running c return RF_EVENT_INTERRUPTED as soon as the guest can take an
+ * interrupt; if c is not running, its next switch returns RF_EVENT_INTERRUPTED at once without
+ * entering the guest. Callable from any thread and from a signal handler (async-signal-safe).
+ * Kicks coalesce: one report covers every kick made before it, and none made before it is
+ * reported again. A kick is only ever reported by c's switches. Returns 0.
+ * The kick is an interrupt injected only when the guest is in ring 3 with IF=1 and nothing is
+ * being delivered; a guest that cannot take one within kick_deadline_ns is taken back without its
+ * help. Either way the state reported is the user's exact state at an instruction boundary. */
+int rf_kick(rf_context *c);
+
+/* Per-vCPU statistics, counted since the vCPU was created. */
+struct rf_vcpu_stats {
+	uint64_t exits_io, exits_intr, exits_window, exits_other;  /* KVM_RUN returns by reason */
+	uint64_t kicks_requested;    /* rf_kick() calls that found a context running on this vCPU */
+	uint64_t kicks_coalesced;    /* ... of which a kick was still outstanding */
+	uint64_t kicks_injected;     /* KVM_INTERRUPT calls */
+	uint64_t kicks_delivered;    /* kick interrupts reaching the shim from ring 3 */
+	uint64_t kicks_immediate;    /* reported at switch start, without entering the guest */
+	uint64_t window_requests, window_exits;
+	uint64_t ring0_arrivals;     /* kick interrupts delivered in ring 0: 0 on a correct kernel */
+	uint64_t deadline_takebacks; /* kicks completed without the guest's help */
+	uint64_t injections_cancelled;
+};
+/* -ENOENT if vCPU `vcpu` has not been created (see rf_platform_info().vcpus_created). */
+int rf_vcpu_stats(const rf_platform *p, unsigned vcpu, struct rf_vcpu_stats *out);
 
 #ifdef __cplusplus
 }

@@ -38,8 +38,9 @@
 /* I/O ports that name an exit. Vector v exits on RING0_PORT_VECTOR + v. */
 #define RING0_PORT_SYSCALL  0x10
 #define RING0_PORT_BENCH    0x11   /* ring0_bench_out, the benchmark's exit floor */
+#define RING0_PORT_KICK0    0x12   /* the kick vector arrived in ring 0 (see ring0_kick) */
 #define RING0_PORT_VECTOR   0x40
-#define RING0_NUM_VECTORS   33     /* 0..31 exceptions, 32 the kick vector */
+#define RING0_NUM_VECTORS   32     /* exceptions 0..31, one stub each; the kick has its own entry */
 #define RING0_KICK_VECTOR   32
 #define RING0_VEC_STRIDE    8      /* bytes between two vector stubs */
 
@@ -61,7 +62,7 @@ extern const unsigned long ring0_blob_size;
 _Static_assert(RING0_LINK_BASE == RING0_TEXT_VA, "shim.ld links the shim at RING0_TEXT_VA");
 _Static_assert(RING0_BLOB_SIZE <= RING0_TEXT_MAX, "shim larger than its reserved text area");
 _Static_assert(RING0_OFF_vec_1 - RING0_OFF_vec_0 == RING0_VEC_STRIDE, "vector stubs evenly spaced");
-_Static_assert(RING0_OFF_vec_32 - RING0_OFF_vec_0 == 32 * RING0_VEC_STRIDE, "vector stubs evenly spaced");
+_Static_assert(RING0_OFF_vec_31 - RING0_OFF_vec_0 == 31 * RING0_VEC_STRIDE, "vector stubs evenly spaced");
 
 #define RING0_VA(off) ((uint64_t)RING0_TEXT_VA + (off))
 

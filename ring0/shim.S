@@ -29,6 +29,25 @@ ring0_vectors:
 	.set i, i + 1
 	.endr
 
+	/* The kick vector. Its gate has no IST: from ring 3 the CPU switches to RSP0 (the same stack
+	 * top, so the frame is where every other exit puts it); in ring 0 it pushes below the frame
+	 * the shim is using instead of overwriting it. A correct host never injects into ring 0,
+	 * but a kernel without fa7a549d can deliver it there: then the host counts it and returns
+	 * to the interrupted shim code, and reports the kick at the next clean exit. */
+	.balign 16
+	.globl ring0_kick
+ring0_kick:
+	testb $3, 8(%rsp)          /* the saved CS: where did it arrive? */
+	jz ring0_kick_ring0
+	.globl ring0_kick_user
+ring0_kick_user:
+	outb %al, $(RING0_PORT_VECTOR + RING0_KICK_VECTOR)
+	ud2
+	.globl ring0_kick_ring0
+ring0_kick_ring0:
+	outb %al, $RING0_PORT_KICK0
+	ud2
+
 	/* MSR_LSTAR. On hardware KVM SYSCALL lands here in ring 0 with the user's RSP: nothing is
 	 * pushed. On kvm-pvm SYSCALL stays in ring 3 and this supervisor page faults instead; the
 	 * host recognises that #PF (CR2 == RIP == this address) as the syscall. */

@@ -28,6 +28,11 @@ void ring0_write_idt(void *page)
 {
 	struct idt_gate *idt = page;
 	memset(page, 0, 4096);
+	uint64_t kick = RING0_VA(RING0_OFF_kick);
+	idt[RING0_KICK_VECTOR] = (struct idt_gate){
+		.off_lo = (uint16_t)kick, .sel = RING0_SEL_KCODE, .ist = 0, .type = 0x8e,
+		.off_mid = (uint16_t)(kick >> 16), .off_hi = (uint32_t)(kick >> 32),
+	};
 	for (unsigned v = 0; v < RING0_NUM_VECTORS; v++) {
 		uint64_t off = RING0_VA(RING0_OFF_vec_0) + v * RING0_VEC_STRIDE;
 		/* Interrupt gates keep IF=0 in the shim. Only int3 and into may be raised by user

@@ -57,11 +57,45 @@ static void decode_syscall_port(const struct exit_view *x, struct exit_decoded *
 	d->rsp = x->rsp;
 }
 
+/* The kick from ring 3: a frame at the usual place (RSP0 = the IST top), nothing else to decode. */
+static void decode_kick(const struct exit_view *x, struct exit_decoded *d)
+{
+	if ((x->cs & 3) != 0 || x->rsp != x->stack_top_va - RING0_FRAME_OFF ||
+	    !at_stub(x->rip, RING0_VA(RING0_OFF_kick_user)))
+		return shim_error(d, "kick exit with an unexpected stack or RIP", x->rsp, x->rip);
+	const uint64_t *f = x->stack_top - RING0_FRAME_OFF / 8;
+	if ((f[1] & 3) != 3)
+		return shim_error(d, "kick exit with a ring-0 frame", f[1], f[0]);
+	d->kind = EXIT_USER_EVENT;
+	d->ev = (struct rf_event){ .type = RF_EVENT_INTERRUPTED, .vector = RING0_KICK_VECTOR, .rip = f[0] };
+	d->rip = f[0];
+	d->rflags = f[2];
+	d->rsp = f[3];
+}
+
+/* The kick interrupted ring 0: its frame sits below whatever the shim was using, on the same page. */
+static void decode_kick_ring0(const struct exit_view *x, struct exit_decoded *d)
+{
+	uint64_t low = x->stack_top_va - 4096;
+	if ((x->cs & 3) != 0 || x->rsp < low || x->rsp > x->stack_top_va - RING0_FRAME_OFF || (x->rsp & 7) ||
+	    !at_stub(x->rip, RING0_VA(RING0_OFF_kick_ring0)))
+		return shim_error(d, "ring-0 kick exit with an unexpected stack or RIP", x->rsp, x->rip);
+	const uint64_t *f = x->stack_top - (x->stack_top_va - x->rsp) / 8;
+	if ((f[1] & 3) != 0)
+		return shim_error(d, "ring-0 kick exit with a user frame", f[1], f[0]);
+	d->kind = EXIT_KICK_RING0;
+	d->rip = f[0];
+}
+
 void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 {
 	memset(d, 0, sizeof *d);
 	if (x->port == RING0_PORT_SYSCALL)
 		return decode_syscall_port(x, d);
+	if (x->port == RING0_PORT_VECTOR + RING0_KICK_VECTOR)
+		return decode_kick(x, d);
+	if (x->port == RING0_PORT_KICK0)
+		return decode_kick_ring0(x, d);
 	if (x->port < RING0_PORT_VECTOR || x->port >= RING0_PORT_VECTOR + RING0_NUM_VECTORS)
 		return shim_error(d, "exit on an unknown port", x->port, x->rip);
 
@@ -124,8 +158,6 @@ void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 	}
 	if (vector == 14)
 		page_fault(&d->ev, x->cr2);
-	else if (vector == RING0_KICK_VECTOR)
-		d->ev.type = RF_EVENT_INTERRUPTED;
 	else
 		d->ev.type = RF_EVENT_EXCEPTION;
 }

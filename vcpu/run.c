@@ -72,20 +72,18 @@ static void load_context(struct vcpu *v, const rf_context *c, const rf_as *as, u
 		v->loaded_gen = gen;
 }
 
-static bool events_quiet(const struct kvm_vcpu_events *e)
+bool vcpu_events_quiet(const struct kvm_vcpu_events *e)
 {
 	return !e->exception.injected && !e->exception.pending && !e->nmi.injected &&
 	       !e->interrupt.injected;
 }
 
-/* After an EINTR exit: may the loop write a fresh state, and from where? Returns true when the
- * context holds the user's state (taking it out of the vCPU if the guest was in ring 3). */
-static bool take_back(struct vcpu *v, rf_context *c)
+bool vcpu_take_back(struct vcpu *v, rf_context *c)
 {
 	const struct kvm_regs *r = &v->run->s.regs.regs;
 	const struct kvm_sregs *s = &v->run->s.regs.sregs;
-	if (!events_quiet(&v->run->s.regs.events))
-		return false;   /* an event is being delivered; it ends in the shim, flush after */
+	if (!vcpu_events_quiet(&v->run->s.regs.events))
+		return false;   /* an event is being delivered; it ends in the shim */
 	if ((s->cs.selector & 3) == 3) {
 		store_user_regs(c, r);
 		c->regs.rip = r->rip;
@@ -115,12 +113,23 @@ static int fatal_exit(struct vcpu *v, int err, const char *what)
 	struct kvm_run *run = v->run;
 	rf_error(err, "vCPU %u: %s (exit reason %u, rip 0x%llx, cs 0x%x)", v->id, what, run->exit_reason,
 	         (unsigned long long)run->s.regs.regs.rip, run->s.regs.sregs.cs.selector);
-	vcpu_reset(v);
+	vcpu_reset(v);   /* also drops anything queued, so no other context inherits it */
 	return err;
 }
 
+static void store_event_state(struct vcpu *v, rf_context *c, const struct exit_decoded *d)
+{
+	const struct kvm_sregs *s = &v->run->s.regs.sregs;
+	store_user_regs(c, &v->run->s.regs.regs);
+	c->regs.rip = d->rip;
+	c->regs.rsp = d->rsp;
+	c->regs.rflags = d->rflags;
+	c->regs.fs_base = s->fs.base;
+	c->regs.gs_base = s->gs.base;
+}
+
 /* Handles an `out` exit from the shim: 1 = event for the caller, 0 = keep running, <0 = error. */
-static int shim_exit(struct vcpu *v, rf_context *c, struct rf_event *ev)
+static int shim_exit(struct vcpu *v, rf_context *c, bool *fresh, struct rf_event *ev)
 {
 	struct kvm_run *run = v->run;
 	const struct kvm_regs *r = &run->s.regs.regs;
@@ -136,71 +145,113 @@ static int shim_exit(struct vcpu *v, rf_context *c, struct rf_event *ev)
 	exit_decode(&x, &d);
 	switch (d.kind) {
 	case EXIT_USER_EVENT:
-		store_user_regs(c, r);
-		c->regs.rip = d.rip;
-		c->regs.rsp = d.rsp;
-		c->regs.rflags = d.rflags;
-		c->regs.fs_base = s->fs.base;
-		c->regs.gs_base = s->gs.base;
+		store_event_state(v, c, &d);
+		if (d.ev.type == RF_EVENT_INTERRUPTED) {
+			int k = vcpu_kick_exit(v, c, KX_KICK, fresh, ev);
+			if (k == 0)
+				*fresh = true;   /* no kick to report: resume the user from its frame */
+			return k;
+		}
 		*ev = d.ev;
-		return 1;
+		break;
 	case EXIT_USER_REJECTED:
 		*ev = d.ev;
 		ev->rip = c->regs.rip;
-		return 1;
+		break;
+	case EXIT_KICK_RING0:
+		return vcpu_kick_exit(v, c, KX_KICK_RING0, fresh, ev);
 	case EXIT_SHIM_ERROR:
 	default:
 		return fatal_exit(v, -EIO, d.why);
+	}
+	/* A user event ends the switch; the machine drops its window (and any queued kick). */
+	int k = vcpu_kick_exit(v, c, KX_EVENT, fresh, ev);
+	return k < 0 ? k : 1;
+}
+
+static const char *exit_name(unsigned reason)
+{
+	switch (reason) {
+	case KVM_EXIT_SHUTDOWN: return "triple fault";
+	case KVM_EXIT_FAIL_ENTRY: return "entry failed";
+	case KVM_EXIT_INTERNAL_ERROR: return "KVM internal error";
+	case KVM_EXIT_HLT: return "hlt in the shim";
+	case KVM_EXIT_MMIO: return "access outside guest memory";
+	default: return "unexpected exit";
+	}
+}
+
+#define COUNT(v, field) atomic_fetch_add_explicit(&(v)->ctr.field, 1, memory_order_relaxed)
+
+/* One KVM_RUN and what follows it: 1 = *ev for the caller, 0 = run again, <0 = error. */
+static int run_once(struct vcpu *v, rf_context *c, rf_as *as, bool *fresh, struct rf_event *ev)
+{
+	struct kvm_run *run = v->run;
+	/* Acknowledge the generation before entering: a shootdown that raced with this either
+	 * sees the acknowledgement or sent a signal that makes KVM_RUN return at once. */
+	uint64_t gen = atomic_load(&as->gen);
+	atomic_store(&v->ack_gen, gen);
+	as_shootdown_wake(v->p);
+	if (*fresh) {
+		if (vcpu_kick_wanted(c) && !v->sm.armed && !v->sm.in_flight) {
+			vcpu_kick_report(c, ev);   /* the user state is in c, not in the guest: clean */
+			COUNT(v, immediate);
+			return 1;
+		}
+		load_context(v, c, as, gen);
+		*fresh = false;
+	} else if (vcpu_kick_wanted(c) && !v->sm.armed && !v->sm.in_flight) {
+		/* A kick the machine has not seen: let it see the vCPU at an exit right away. */
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	}
+
+	int rr = ioctl(v->fd, KVM_RUN, 0);
+	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (rr < 0) {
+		if (errno != EINTR && errno != EAGAIN)
+			return fatal_exit(v, -errno, strerror(errno));
+		COUNT(v, intr);
+		consume_kick();
+		if (atomic_load(&as->gen) != v->loaded_gen)
+			*fresh = vcpu_take_back(v, c);
+		return vcpu_kick_exit(v, c, KX_EINTR, fresh, ev);
+	}
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		COUNT(v, io);
+		return shim_exit(v, c, fresh, ev);
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		COUNT(v, window);
+		return vcpu_kick_exit(v, c, KX_WINDOW, fresh, ev);
+	default:
+		COUNT(v, other);
+		return fatal_exit(v, -EIO, exit_name(run->exit_reason));
 	}
 }
 
 int vcpu_run(struct vcpu *v, rf_context *c, rf_as *as, struct rf_event *ev)
 {
-	struct kvm_run *run = v->run;
-	int r = 0;
-
-	if ((r = vcpu_fpu_load(v, c)) < 0)
+	if (vcpu_kick_wanted(c)) {
+		/* Kicked while not running: report at once, without entering the guest. */
+		vcpu_kick_report(c, ev);
+		COUNT(v, immediate);
+		return 0;
+	}
+	int r = vcpu_fpu_load(v, c);
+	if (r < 0)
 		return r;
-
+	kick_sm_init(&v->sm, v->p->kick_deadline_ns, &v->kc);
+	/* Publish before the first entry; rf_kick() reads c->vcpu after bumping kick_seq, so either
+	 * it signals this thread or run_once sees the kick before KVM_RUN. */
 	atomic_store(&v->tid, vcpu_thread_id());
 	atomic_store(&v->running_as, as);
+	atomic_store(&c->vcpu, v);
 	bool fresh = true;
-	for (;;) {
-		/* Acknowledge the generation before entering: a shootdown that raced with this either
-		 * sees the acknowledgement or sent a signal that makes KVM_RUN return at once. */
-		uint64_t gen = atomic_load(&as->gen);
-		atomic_store(&v->ack_gen, gen);
-		as_shootdown_wake(v->p);
-		if (fresh)
-			load_context(v, c, as, gen);
-		fresh = false;
-
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno != EINTR && errno != EAGAIN) {
-				r = fatal_exit(v, -errno, strerror(errno));
-				break;
-			}
-			consume_kick();
-			if (atomic_load(&as->gen) != v->loaded_gen)
-				fresh = take_back(v, c);
-			continue;
-		}
-		if (run->exit_reason == KVM_EXIT_IO) {
-			r = shim_exit(v, c, ev);
-			if (r != 0)
-				break;
-			continue;
-		}
-		const char *what = run->exit_reason == KVM_EXIT_SHUTDOWN      ? "triple fault"
-		                 : run->exit_reason == KVM_EXIT_FAIL_ENTRY    ? "entry failed"
-		                 : run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? "KVM internal error"
-		                 : run->exit_reason == KVM_EXIT_HLT           ? "hlt in the shim"
-		                 : run->exit_reason == KVM_EXIT_MMIO          ? "access outside guest memory"
-		                                                              : "unexpected exit";
-		r = fatal_exit(v, -EIO, what);
-		break;
-	}
-
+	do
+		r = run_once(v, c, as, &fresh, ev);
+	while (r == 0);
+	atomic_store(&c->vcpu, NULL);
+	vcpu_kick_quiesce(v);
 	atomic_store(&v->running_as, NULL);
 	as_shootdown_wake(v->p);
 	return r == 1 ? 0 : r;

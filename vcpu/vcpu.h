@@ -38,6 +38,65 @@
 		ioctl((fd), (req), (val));                                              \
 	})
 
+/* kick.c: the guarded interrupt-window state machine. Pure (no system calls, no clock): the run
+ * loop reports what it observed at an exit, the machine answers with actions, the loop applies them
+ * (KA_INJECT last, then KVM_RUN with nothing written in between). It injects only when the
+ * predicate of ../shared/docs/irq-window.md holds, never twice for one kick, requests the window
+ * otherwise, and gives up on the guest at the deadline (KA_TAKE_BACK). */
+enum kick_exit {
+	KX_EINTR,        /* KVM_RUN returned EINTR (a signal or immediate_exit) */
+	KX_WINDOW,       /* KVM_EXIT_IRQ_WINDOW_OPEN */
+	KX_HLT,          /* KVM_EXIT_HLT */
+	KX_EVENT,        /* the shim reported a user event: the switch is about to return it */
+	KX_KICK,         /* the kick vector reached the shim from ring 3 */
+	KX_KICK_RING0,   /* the kick vector interrupted ring 0 (a kernel that injected too early) */
+	KX_OTHER,        /* any other exit: the predicate is not evaluated there */
+};
+
+struct kick_obs {
+	enum kick_exit exit;
+	bool ready;          /* kvm_run.ready_for_interrupt_injection */
+	bool if_flag;        /* kvm_run.if_flag */
+	bool cpl3;           /* the guest is in ring 3 and stays there if run now */
+	bool shadow;         /* STI or MOV SS shadow (events.interrupt.shadow) */
+	bool exc_injected, exc_pending, nmi_injected, nmi_pending, irq_injected, triple_fault;
+	bool kick_wanted;    /* a kick for the running context has not been reported yet */
+	bool progress;       /* the guest moved (RIP or CPL changed) since the previous exit */
+	uint64_t now_ns;
+};
+
+enum kick_act {
+	KA_INJECT = 1 << 0,        /* KVM_INTERRUPT(RING0_KICK_VECTOR) */
+	KA_WINDOW_ON = 1 << 1,     /* request_interrupt_window = 1 */
+	KA_WINDOW_OFF = 1 << 2,    /* request_interrupt_window = 0 */
+	KA_REPORT = 1 << 3,        /* return RF_EVENT_INTERRUPTED, user state from the kick's frame */
+	KA_TAKE_BACK = 1 << 4,     /* deadline passed: take the state without the guest, report */
+	KA_CANCEL = 1 << 5,        /* drop our queued interrupt: the switch returns something else */
+	KA_RESUME_RING0 = 1 << 6,  /* iretq to the ring-0 code the kick interrupted */
+	KA_TIMER_ON = 1 << 7,      /* arm the deadline timer (it makes KVM_RUN return EINTR) */
+	KA_TIMER_OFF = 1 << 8,
+};
+
+struct kick_counts {
+	atomic_uint_fast64_t injected, delivered, window_requests, window_exits, ring0_arrivals,
+	                     takebacks, cancelled;
+};
+
+struct kick_sm {
+	bool armed;                /* working on a kick since armed_ns (timer on) */
+	bool in_flight;            /* injected; not yet seen leaving KVM's queue */
+	bool window;               /* request_interrupt_window is 1 */
+	unsigned idle_windows;     /* window exits in a row without guest progress */
+	uint64_t armed_ns, deadline_ns;
+	struct kick_counts *counts;
+};
+
+void kick_sm_init(struct kick_sm *sm, uint64_t deadline_ns, struct kick_counts *counts);
+/* Returns KA_* bits. Call once per exit, in exit order. */
+unsigned kick_sm_step(struct kick_sm *sm, const struct kick_obs *o);
+/* The injection predicate alone (for tests). */
+bool kick_can_inject(const struct kick_sm *sm, const struct kick_obs *o);
+
 struct vcpu {
 	rf_platform *p;
 	unsigned id;
@@ -62,6 +121,15 @@ struct vcpu {
 	atomic_int tid;
 
 	bool busy;                  /* pool, under p->lock */
+
+	/* Kicks (run.c, kick.c); counters are read by rf_vcpu_stats() from any thread. */
+	struct kick_sm sm;
+	struct kick_counts kc;
+	uint64_t last_rip;          /* at the last observed exit, to tell guest progress */
+	unsigned last_cpl;
+	struct {
+		atomic_uint_fast64_t io, intr, window, other, requested, coalesced, immediate;
+	} ctr;
 };
 
 /* vcpu.c */
@@ -80,8 +148,21 @@ int vcpu_reset(struct vcpu *v);
 int vcpu_fpu_load(struct vcpu *v, rf_context *c);
 void vcpu_fpu_forget(rf_context *c);
 
+/* inject.c: kicks on a real vCPU. vcpu_kick_exit steps the machine at an exit (x) and applies
+ * its actions: 1 = report RF_EVENT_INTERRUPTED now (*ev set), 0 = run on, <0 = error. *fresh says
+ * the loop will load the context before the next entry (and may be set by a take-back). */
+bool vcpu_kick_wanted(const rf_context *c);
+void vcpu_kick_report(rf_context *c, struct rf_event *ev);
+bool vcpu_kick_active(const struct vcpu *v, const rf_context *c);
+int vcpu_kick_exit(struct vcpu *v, rf_context *c, enum kick_exit x, bool *fresh, struct rf_event *ev);
+void vcpu_kick_quiesce(struct vcpu *v);
+
 /* run.c */
 int vcpu_run(struct vcpu *v, rf_context *c, rf_as *as, struct rf_event *ev);
+bool vcpu_events_quiet(const struct kvm_vcpu_events *e);
+/* At an exit with nothing being delivered: true when c now holds the user state (taken from ring 3,
+ * or still in the frame the shim is about to iretq from). */
+bool vcpu_take_back(struct vcpu *v, rf_context *c);
 
 /* decode.c */
 struct exit_view {
@@ -97,6 +178,7 @@ struct exit_view {
 enum exit_kind {
 	EXIT_USER_EVENT,            /* *ev and the user rip/rsp/rflags below are valid */
 	EXIT_USER_REJECTED,         /* iretq refused the user state: *ev valid, state is the context's */
+	EXIT_KICK_RING0,            /* the kick vector interrupted the shim: resume it, report later */
 	EXIT_SHIM_ERROR,            /* the shim itself failed: a platform bug or a broken host */
 };
 

@@ -224,4 +224,73 @@ guest h_load_kernel_cs
 	movw $RING0_SEL_KCODE, %ax
 	movw %ax, %ds
 endguest h_load_kernel_cs
+/* Kicks: spins forever counting laps in (rsi) and rbx; only a kick takes it back. */
+guest spin
+1:	incq (%rsi)
+	incq %rbx
+	jmp 1b
+endguest spin
+
+/* Kicks during a fault storm: every lap faults on (rdi); the host skips the load and re-enters. */
+guest fault_loop
+1:	incq %rbx
+	.globl fault_loop_pf, fault_loop_pf_end
+fault_loop_pf:
+	movq (%rdi), %rax
+fault_loop_pf_end:
+	jmp 1b
+endguest fault_loop
+
+/* Stress: a deterministic mix chosen by r12 % 8 after each increment: 0 syscall, 1 #PF on (rdi),
+ * 2 #UD, 3 #GP (hlt), 4 #DE, 5 a tight spin, 6-7 a long loop of r14 laps. The host skips each
+ * faulting instruction (labels below) and checks that the sequence of events is exactly the one
+ * this code makes, whatever kicks land in between. r15 and rbp are never written. */
+	.macro glabel name
+	.globl \name
+\name:
+	.endm
+guest stress
+1:	incq %r12
+	movq %r12, %rax
+	andq $7, %rax
+	jz 10f
+	cmpq $1, %rax
+	je 11f
+	cmpq $2, %rax
+	je 12f
+	cmpq $3, %rax
+	je 13f
+	cmpq $4, %rax
+	je 14f
+	cmpq $5, %rax
+	je 15f
+	movq %r14, %rcx
+2:	decq %rcx
+	jnz 2b
+	jmp 1b
+10:	syscall
+	jmp 1b
+11:	glabel stress_pf
+	movq (%rdi), %rax
+	glabel stress_pf_end
+	jmp 1b
+12:	glabel stress_ud
+	ud2
+	glabel stress_ud_end
+	jmp 1b
+13:	glabel stress_gp
+	hlt
+	glabel stress_gp_end
+	jmp 1b
+14:	xorl %ecx, %ecx
+	glabel stress_de
+	divq %rcx
+	glabel stress_de_end
+	jmp 1b
+15:	movq $64, %rcx
+3:	decq %rcx
+	jnz 3b
+	jmp 1b
+endguest stress
+
 	.section .note.GNU-stack,"",@progbits
