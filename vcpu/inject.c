@@ -172,6 +172,7 @@ int vcpu_kick_exit(struct vcpu *v, rf_context *c, enum kick_exit x, bool *fresh,
 	if (acts & KA_TAKE_BACK) {
 		if ((r = take_for_kick(v, c, fresh)) <= 0)
 			return r;
+		atomic_fetch_add_explicit(&v->kc.takebacks, 1, memory_order_relaxed);
 		vcpu_kick_report(c, ev);
 		return 1;
 	}

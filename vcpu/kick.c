@@ -72,10 +72,8 @@ static unsigned decide(struct kick_sm *sm, const struct kick_obs *o, unsigned ac
 		COUNT(sm, injected);
 		return acts | window_off(sm) | KA_INJECT;
 	}
-	if (o->now_ns - sm->armed_ns >= sm->deadline_ns && KICK_MUTANT != MUTANT_NO_DEADLINE) {
-		COUNT(sm, takebacks);
-		return acts | disarm(sm) | KA_TAKE_BACK;
-	}
+	if (o->now_ns - sm->armed_ns >= sm->deadline_ns && KICK_MUTANT != MUTANT_NO_DEADLINE)
+		return acts | disarm(sm) | KA_TAKE_BACK;   /* counted by the loop if it reports */
 	if (sm->idle_windows > 0)
 		return acts | window_off(sm);   /* the window opened and nothing moved: stop asking,
 		                                  * the deadline timer brings the next exit */

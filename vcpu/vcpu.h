@@ -79,7 +79,8 @@ enum kick_act {
 
 struct kick_counts {
 	atomic_uint_fast64_t injected, delivered, window_requests, window_exits, ring0_arrivals,
-	                     takebacks, cancelled;
+	                     cancelled;
+	atomic_uint_fast64_t takebacks;   /* counted by the run loop when a take-back reports */
 };
 
 struct kick_sm {
