@@ -36,7 +36,7 @@ struct bench {
 
 typedef int (*measure_fn)(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 
-enum { F_OUT, F_FAULT, F_UD, F_SYSCALL, F_PF, F_PTRACE, F_NATIVE, F_COUNT };
+enum { F_OUT, F_FAULT, F_UD, F_SYSCALL, F_PF, F_KICK_SPIN, F_KICK_STORM, F_PTRACE, F_NATIVE, F_COUNT };
 
 struct figure {
 	const char *name;
@@ -100,6 +100,16 @@ static int platform_syscall(struct bench *b, unsigned warmup, unsigned batch, ui
 static int platform_fault(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
 {
 	return switch_loop(b, b->pf, RF_EVENT_PAGE_FAULT, warmup, batch, ns, n);
+}
+
+static int kick_spin(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	return bench_kick(b->p, false, warmup / 10, batch, ns, n);
+}
+
+static int kick_storm(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	return bench_kick(b->p, true, warmup / 10, batch, ns, n);
 }
 
 static int bench_setup(struct bench *b)
@@ -226,6 +236,8 @@ static const struct row rows[] = {
 	{ NULL, F_UD, F_FAULT },
 	{ NULL, F_SYSCALL, F_FAULT },
 	{ NULL, F_PF, F_FAULT },
+	{ NULL, F_KICK_SPIN, F_FAULT },
+	{ NULL, F_KICK_STORM, F_FAULT },
 	{ NULL, F_PTRACE, F_PTRACE },
 	{ NULL, F_NATIVE, F_NATIVE },
 	{ "syscall_vs_ptrace", F_SYSCALL, F_PTRACE },
@@ -269,6 +281,10 @@ static void print_table(const struct bench *b, const struct figure *f, unsigned 
 	if (!f[F_SYSCALL].failed && !f[F_FAULT].failed)
 		printf("\nsyscall / ring3_fault = %.3f (target on our machines: <= 1.25; printed, never checked)\n",
 		       f[F_SYSCALL].median / f[F_FAULT].median);
+	for (int k = F_KICK_SPIN; k <= F_KICK_STORM; k++)
+		if (!f[k].failed && !f[F_FAULT].failed)
+			printf("%s p99 / ring3_fault median = %.3f (target: <= 2; printed, never checked)\n", f[k].name,
+			       f[k].p99 / f[F_FAULT].median);
 }
 
 /* ---- driver ---- */
@@ -373,6 +389,10 @@ int cmd_bench(int argc, char **argv)
 		[F_FAULT] = { .name = "ring3_fault", .measure = floor_fault, .in_library = true, .what = "ring-3 #DE -> `out` -> host -> iretq" },
 		[F_UD] = { .name = "ring3_ud", .measure = floor_ud, .in_library = true, .what = "the same with #UD (KVM intercepts it)" },
 		[F_SYSCALL] = { .name = "syscall", .measure = platform_syscall, .in_library = true, .what = "rf_switch: guest SYSCALL round trip" },
+		[F_KICK_SPIN] = { .name = "kick_spin", .measure = kick_spin, .in_library = true,
+		                  .what = "rf_kick -> switch returns interrupted, guest spinning" },
+		[F_KICK_STORM] = { .name = "kick_storm", .measure = kick_storm, .in_library = true,
+		                   .what = "the same, guest faulting on every lap" },
 		[F_PF] = { .name = "page_fault", .measure = platform_fault, .in_library = true, .what = "rf_switch: guest #PF round trip" },
 		[F_PTRACE] = { .name = "ptrace_sysemu", .measure = floor_ptrace, .in_library = false, .what = "PTRACE_SYSEMU + GETREGS + SETREGS" },
 		[F_NATIVE] = { .name = "native_syscall", .measure = floor_native, .in_library = false, .what = "raw syscall(SYS_getppid) on the host" },

@@ -4,6 +4,7 @@
 #ifndef RINGFENCE_CMD_H
 #define RINGFENCE_CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -108,5 +109,10 @@ int bench_floor_native(unsigned warmup, unsigned batch, uint64_t *ns, unsigned n
 /* A traced child's getppid stopped with PTRACE_SYSEMU and answered with GETREGS + SETREGS. */
 int bench_floor_ptrace(unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 /* end bench_floor.c */
+
+/* bench_kick.c: kick latency (rf_kick -> the switch returns RF_EVENT_INTERRUPTED) for a guest
+ * spinning in ring 3 or (storm) faulting on every lap; sampled like the floors. */
+struct rf_platform;   /* ringfence.h's rf_platform; cmd.h is also built without the library */
+int bench_kick(struct rf_platform *p, bool storm, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 
 #endif

@@ -80,7 +80,7 @@ void vcpu_kick_report(rf_context *c, struct rf_event *ev)
 
 static bool sm_active(const struct kick_sm *sm)
 {
-	return sm->armed || sm->in_flight || sm->window;
+	return sm->armed || sm->in_flight || sm->window || sm->timer;
 }
 
 bool vcpu_kick_active(const struct vcpu *v, const rf_context *c)
@@ -188,7 +188,7 @@ void vcpu_kick_quiesce(struct vcpu *v)
 	/* Leaving the run loop: no window, no timer; an injection can never be left queued (the
 	 * machine cancels it at the event that ends the switch). */
 	v->run->request_interrupt_window = 0;
-	if (v->sm.armed)
+	if (v->sm.timer)
 		timer_disarm();
 	kick_sm_init(&v->sm, v->p->kick_deadline_ns, &v->kc);
 }

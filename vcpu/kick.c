@@ -47,8 +47,9 @@ static unsigned window_off(struct kick_sm *sm)
 static unsigned disarm(struct kick_sm *sm)
 {
 	unsigned acts = window_off(sm);
-	if (sm->armed)
+	if (sm->timer)
 		acts |= KA_TIMER_OFF;
+	sm->timer = false;
 	sm->armed = false;
 	sm->idle_windows = 0;
 	return acts;
@@ -63,7 +64,6 @@ static unsigned decide(struct kick_sm *sm, const struct kick_obs *o, unsigned ac
 		sm->armed = true;
 		sm->armed_ns = o->now_ns;
 		sm->idle_windows = 0;
-		acts |= KA_TIMER_ON;
 	}
 	if (sm->in_flight && KICK_MUTANT != MUTANT_INJECT_TWICE)
 		return acts | window_off(sm);   /* queued already: a window now would only spin */
@@ -74,6 +74,12 @@ static unsigned decide(struct kick_sm *sm, const struct kick_obs *o, unsigned ac
 	}
 	if (o->now_ns - sm->armed_ns >= sm->deadline_ns && KICK_MUTANT != MUTANT_NO_DEADLINE)
 		return acts | disarm(sm) | KA_TAKE_BACK;   /* counted by the loop if it reports */
+	if (!sm->timer) {
+		/* Waiting from here on: the timer guarantees exits until the deadline. Not armed when
+		 * the first exit can inject, which is the common case and saves two syscalls. */
+		sm->timer = true;
+		acts |= KA_TIMER_ON;
+	}
 	if (sm->idle_windows > 0)
 		return acts | window_off(sm);   /* the window opened and nothing moved: stop asking,
 		                                  * the deadline timer brings the next exit */

@@ -84,7 +84,8 @@ struct kick_counts {
 };
 
 struct kick_sm {
-	bool armed;                /* working on a kick since armed_ns (timer on) */
+	bool armed;                /* working on a kick since armed_ns */
+	bool timer;                /* the deadline timer is armed (only while waiting) */
 	bool in_flight;            /* injected; not yet seen leaving KVM's queue */
 	bool window;               /* request_interrupt_window is 1 */
 	unsigned idle_windows;     /* window exits in a row without guest progress */
