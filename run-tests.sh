@@ -8,7 +8,9 @@ cd "$(dirname "$0")"
 builds=(build build-asan)
 [ -d build ] || meson setup build
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
-for b in "${builds[@]}"; do ninja -C "$b"; done
+# libFuzzer needs clang: a third tree, ASan+UBSan, for the fuzz suite (bounded by executions).
+[ -d build-fuzz ] || CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false
+for b in "${builds[@]}" build-fuzz; do ninja -C "$b"; done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -21,6 +23,9 @@ for b in "${builds[@]}"; do
 		logs+=("$b/meson-logs/testlog-$s.json")
 	done
 done
+
+meson test -C build-fuzz --suite fuzz --logbase testlog-fuzz --print-errorlogs --no-rebuild || true
+logs+=("build-fuzz/meson-logs/testlog-fuzz.json")
 
 # KVM suites, both builds in one VM boot when the VM is needed.
 kvm_cmd='for b in '"${builds[*]}"'; do meson test -C "$b" --suite kvm --logbase testlog-kvm --print-errorlogs --no-rebuild || true; done'

@@ -141,19 +141,23 @@ static int apply(struct vcpu *v, unsigned acts)
 }
 
 /* The deadline passed and the guest never took the interrupt. If its state can be taken cleanly
- * (ring 3, or the shim before its iretq, nothing being delivered), take it; if the shim is about to
- * exit on its own, let it (the kick stays wanted and the next switch reports it); only a vCPU stuck
- * anywhere else is reset, reporting the state the context was last switched in with. */
+ * (ring 3, or the shim before its iretq, nothing being delivered), take it. Otherwise give it one
+ * more deadline: a shim about to exit (or a delivery under way) ends in an exit that reports the
+ * event, and the kick at the next switch. Only a vCPU still stuck after that is reset, reporting
+ * the state the context was last switched in with: the guest is wedged, nothing better exists. */
 static int take_for_kick(struct vcpu *v, rf_context *c, bool *fresh)
 {
 	if (*fresh || vcpu_take_back(v, c)) {
 		*fresh = true;
+		v->takeback_declined = false;
 		return 1;
 	}
-	uint64_t rip = v->run->s.regs.regs.rip;
-	bool in_shim = rip >= RING0_VA(0) && rip < RING0_VA(RING0_OFF_end);
-	if (in_shim || !vcpu_events_quiet(&v->run->s.regs.events))
-		return 0;
+	if (!v->takeback_declined) {
+		v->takeback_declined = true;
+		int r = apply(v, kick_sm_rearm(&v->sm, now_ns()));
+		return r < 0 ? r : 0;
+	}
+	v->takeback_declined = false;
 	vcpu_reset(v);
 	*fresh = true;
 	return 1;
@@ -188,6 +192,7 @@ void vcpu_kick_quiesce(struct vcpu *v)
 	/* Leaving the run loop: no window, no timer; an injection can never be left queued (the
 	 * machine cancels it at the event that ends the switch). */
 	v->run->request_interrupt_window = 0;
+	v->takeback_declined = false;
 	if (v->sm.timer)
 		timer_disarm();
 	kick_sm_init(&v->sm, v->p->kick_deadline_ns, &v->kc);

@@ -61,9 +61,14 @@ static unsigned decide(struct kick_sm *sm, const struct kick_obs *o, unsigned ac
 	if (!o->kick_wanted)
 		return acts | disarm(sm);   /* a shootdown, a stale window: nothing to inject */
 	if (!sm->armed) {
+		/* The timer runs for as long as a kick is being worked on, injected or not: a shim
+		 * that never reaches its exit after the delivery must still meet the deadline. (Arming
+		 * it only while waiting was a bug the fuzzer found: seeds/bug-lazy-timer-stuck-after-inject.) */
 		sm->armed = true;
 		sm->armed_ns = o->now_ns;
 		sm->idle_windows = 0;
+		sm->timer = true;
+		acts |= KA_TIMER_ON;
 	}
 	if (sm->in_flight && KICK_MUTANT != MUTANT_INJECT_TWICE)
 		return acts | window_off(sm);   /* queued already: a window now would only spin */
@@ -74,12 +79,6 @@ static unsigned decide(struct kick_sm *sm, const struct kick_obs *o, unsigned ac
 	}
 	if (o->now_ns - sm->armed_ns >= sm->deadline_ns && KICK_MUTANT != MUTANT_NO_DEADLINE)
 		return acts | disarm(sm) | KA_TAKE_BACK;   /* counted by the loop if it reports */
-	if (!sm->timer) {
-		/* Waiting from here on: the timer guarantees exits until the deadline. Not armed when
-		 * the first exit can inject, which is the common case and saves two syscalls. */
-		sm->timer = true;
-		acts |= KA_TIMER_ON;
-	}
 	if (sm->idle_windows > 0)
 		return acts | window_off(sm);   /* the window opened and nothing moved: stop asking,
 		                                  * the deadline timer brings the next exit */
@@ -91,6 +90,15 @@ static unsigned decide(struct kick_sm *sm, const struct kick_obs *o, unsigned ac
 		acts |= KA_WINDOW_ON;
 	}
 	return acts;
+}
+
+unsigned kick_sm_rearm(struct kick_sm *sm, uint64_t now_ns)
+{
+	sm->armed = true;
+	sm->armed_ns = now_ns;
+	sm->idle_windows = 0;
+	sm->timer = true;
+	return KA_TIMER_ON;
 }
 
 unsigned kick_sm_step(struct kick_sm *sm, const struct kick_obs *o)

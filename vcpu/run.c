@@ -85,6 +85,15 @@ bool vcpu_take_back(struct vcpu *v, rf_context *c)
 	if (!vcpu_events_quiet(&v->run->s.regs.events))
 		return false;   /* an event is being delivered; it ends in the shim */
 	if ((s->cs.selector & 3) == 3) {
+		/* A software interrupt being re-injected (INT3, INT n) is invisible in the events: only
+		 * ready=0 without a shadow shows it. Then the next exit is its delivery: run on. */
+		if (!v->run->ready_for_interrupt_injection && !v->run->s.regs.events.interrupt.shadow)
+			return false;
+		/* Kernels without fa7a549d report ready=1 even then: drop whatever KVM still holds, so
+		 * the state loaded next starts clean. */
+		struct kvm_vcpu_events none = { 0 };
+		if (KVM_IOCTL(v->fd, KVM_SET_VCPU_EVENTS, &none) < 0)
+			return false;
 		store_user_regs(c, r);
 		c->regs.rip = r->rip;
 		c->regs.rsp = r->rsp;

@@ -85,7 +85,7 @@ struct kick_counts {
 
 struct kick_sm {
 	bool armed;                /* working on a kick since armed_ns */
-	bool timer;                /* the deadline timer is armed (only while waiting) */
+	bool timer;                /* the deadline timer is armed (whenever armed) */
 	bool in_flight;            /* injected; not yet seen leaving KVM's queue */
 	bool window;               /* request_interrupt_window is 1 */
 	unsigned idle_windows;     /* window exits in a row without guest progress */
@@ -96,6 +96,9 @@ struct kick_sm {
 void kick_sm_init(struct kick_sm *sm, uint64_t deadline_ns, struct kick_counts *counts);
 /* Returns KA_* bits. Call once per exit, in exit order. */
 unsigned kick_sm_step(struct kick_sm *sm, const struct kick_obs *o);
+/* The loop could not take the state cleanly at KA_TAKE_BACK: work on the kick for one more
+ * deadline (returns KA_TIMER_ON). */
+unsigned kick_sm_rearm(struct kick_sm *sm, uint64_t now_ns);
 /* The injection predicate alone (for tests). */
 bool kick_can_inject(const struct kick_sm *sm, const struct kick_obs *o);
 
@@ -127,6 +130,7 @@ struct vcpu {
 	/* Kicks (run.c, kick.c); counters are read by rf_vcpu_stats() from any thread. */
 	struct kick_sm sm;
 	struct kick_counts kc;
+	bool takeback_declined;     /* a take-back found no clean state: the next one resets */
 	uint64_t last_rip;          /* at the last observed exit, to tell guest progress */
 	unsigned last_cpl;
 	struct {
