@@ -14,13 +14,22 @@
 #define RFLAGS_USER 0x254fd5ull   /* CF PF AF ZF SF TF DF OF RF AC ID */
 #define RFLAGS_IF   0x200ull
 
-static void store_user_regs(rf_context *c, const struct kvm_regs *r)
+/* Takes the user's state out of the vCPU into c: GPRs and FS/GS bases from the exit, RIP, RSP and
+ * RFLAGS from wherever that exit keeps them (the registers in ring 3, the frame in the shim). */
+static void store_user_state(struct vcpu *v, rf_context *c, uint64_t rip, uint64_t rsp, uint64_t rflags)
 {
+	const struct kvm_regs *r = &v->run->s.regs.regs;
+	const struct kvm_sregs *s = &v->run->s.regs.sregs;
 	struct rf_regs *u = &c->regs;
 	u->rax = r->rax; u->rbx = r->rbx; u->rcx = r->rcx; u->rdx = r->rdx;
 	u->rsi = r->rsi; u->rdi = r->rdi; u->rbp = r->rbp;
 	u->r8 = r->r8; u->r9 = r->r9; u->r10 = r->r10; u->r11 = r->r11;
 	u->r12 = r->r12; u->r13 = r->r13; u->r14 = r->r14; u->r15 = r->r15;
+	u->rip = rip;
+	u->rsp = rsp;
+	u->rflags = rflags;
+	u->fs_base = s->fs.base;
+	u->gs_base = s->gs.base;
 }
 
 /* Writes the context into the vCPU as an iret frame plus registers, so the next KVM_RUN starts at
@@ -94,12 +103,7 @@ bool vcpu_take_back(struct vcpu *v, rf_context *c)
 		struct kvm_vcpu_events none = { 0 };
 		if (KVM_IOCTL(v->fd, KVM_SET_VCPU_EVENTS, &none) < 0)
 			return false;
-		store_user_regs(c, r);
-		c->regs.rip = r->rip;
-		c->regs.rsp = r->rsp;
-		c->regs.rflags = r->rflags;
-		c->regs.fs_base = s->fs.base;
-		c->regs.gs_base = s->gs.base;
+		store_user_state(v, c, r->rip, r->rsp, r->rflags);
 		v->at_shim = false;
 		return true;
 	}
@@ -126,17 +130,6 @@ static int fatal_exit(struct vcpu *v, int err, const char *what)
 	return err;
 }
 
-static void store_event_state(struct vcpu *v, rf_context *c, const struct exit_decoded *d)
-{
-	const struct kvm_sregs *s = &v->run->s.regs.sregs;
-	store_user_regs(c, &v->run->s.regs.regs);
-	c->regs.rip = d->rip;
-	c->regs.rsp = d->rsp;
-	c->regs.rflags = d->rflags;
-	c->regs.fs_base = s->fs.base;
-	c->regs.gs_base = s->gs.base;
-}
-
 /* Handles an `out` exit from the shim: 1 = event for the caller, 0 = keep running, <0 = error. */
 static int shim_exit(struct vcpu *v, rf_context *c, bool *fresh, struct rf_event *ev)
 {
@@ -154,7 +147,7 @@ static int shim_exit(struct vcpu *v, rf_context *c, bool *fresh, struct rf_event
 	exit_decode(&x, &d);
 	switch (d.kind) {
 	case EXIT_USER_EVENT:
-		store_event_state(v, c, &d);
+		store_user_state(v, c, d.rip, d.rsp, d.rflags);
 		if (d.ev.type == RF_EVENT_INTERRUPTED) {
 			int k = vcpu_kick_exit(v, c, KX_KICK, fresh, ev);
 			if (k == 0)
@@ -192,6 +185,14 @@ static const char *exit_name(unsigned reason)
 
 #define COUNT(v, field) atomic_fetch_add_explicit(&(v)->ctr.field, 1, memory_order_relaxed)
 
+/* The user state is in c, not in the guest: a wanted kick is reported without entering. */
+static int report_at_once(struct vcpu *v, rf_context *c, struct rf_event *ev)
+{
+	vcpu_kick_report(c, ev);
+	COUNT(v, immediate);
+	return 1;
+}
+
 /* One KVM_RUN and what follows it: 1 = *ev for the caller, 0 = run again, <0 = error. */
 static int run_once(struct vcpu *v, rf_context *c, rf_as *as, bool *fresh, struct rf_event *ev)
 {
@@ -201,15 +202,13 @@ static int run_once(struct vcpu *v, rf_context *c, rf_as *as, bool *fresh, struc
 	uint64_t gen = atomic_load(&as->gen);
 	atomic_store(&v->ack_gen, gen);
 	as_shootdown_wake(v->p);
+	bool unseen_kick = vcpu_kick_wanted(c) && !v->sm.armed && !v->sm.in_flight;
 	if (*fresh) {
-		if (vcpu_kick_wanted(c) && !v->sm.armed && !v->sm.in_flight) {
-			vcpu_kick_report(c, ev);   /* the user state is in c, not in the guest: clean */
-			COUNT(v, immediate);
-			return 1;
-		}
+		if (unseen_kick)
+			return report_at_once(v, c, ev);
 		load_context(v, c, as, gen);
 		*fresh = false;
-	} else if (vcpu_kick_wanted(c) && !v->sm.armed && !v->sm.in_flight) {
+	} else if (unseen_kick) {
 		/* A kick the machine has not seen: let it see the vCPU at an exit right away. */
 		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	}
@@ -241,15 +240,12 @@ static int run_once(struct vcpu *v, rf_context *c, rf_as *as, bool *fresh, struc
 int vcpu_run(struct vcpu *v, rf_context *c, rf_as *as, struct rf_event *ev)
 {
 	if (vcpu_kick_wanted(c)) {
-		/* Kicked while not running: report at once, without entering the guest. */
-		vcpu_kick_report(c, ev);
-		COUNT(v, immediate);
+		report_at_once(v, c, ev);   /* before even loading its FPU state */
 		return 0;
 	}
 	int r = vcpu_fpu_load(v, c);
 	if (r < 0)
 		return r;
-	kick_sm_init(&v->sm, v->p->kick_deadline_ns, &v->kc);
 	/* Publish before the first entry; rf_kick() reads c->vcpu after bumping kick_seq, so either
 	 * it signals this thread or run_once sees the kick before KVM_RUN. */
 	atomic_store(&v->tid, vcpu_thread_id());
