@@ -50,13 +50,6 @@ struct figure {
 	double median, p99;              /* per round trip */
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 /* ---- the platform's own paths, through the public API only ---- */
 
 static int switch_expect(struct bench *b, rf_context *c, enum rf_event_type type)
@@ -81,11 +74,11 @@ static int switch_loop(struct bench *b, rf_context *c, enum rf_event_type type, 
 		if ((r = switch_expect(b, c, type)) < 0)
 			return r;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		for (unsigned j = 0; j < batch; j++)
 			if ((r = switch_expect(b, c, type)) < 0)
 				return r;
-		ns[i] = now_ns() - t0;
+		ns[i] = bench_now_ns() - t0;
 	}
 	return 0;
 }
@@ -202,8 +195,8 @@ static double clock_cost(void)
 {
 	uint64_t d[101];
 	for (unsigned i = 0; i < 101; i++) {
-		uint64_t t0 = now_ns();
-		d[i] = now_ns() - t0;
+		uint64_t t0 = bench_now_ns();
+		d[i] = bench_now_ns() - t0;
 	}
 	return median_of(d, 101);
 }

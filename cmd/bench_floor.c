@@ -14,7 +14,7 @@
 
 #include "cmd.h"
 
-static uint64_t now_ns(void)
+uint64_t bench_now_ns(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -30,11 +30,11 @@ static int sample(trip_fn trip, void *arg, unsigned warmup, unsigned batch, uint
 		if ((r = trip(arg)) < 0)
 			return r;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		for (unsigned j = 0; j < batch; j++)
 			if ((r = trip(arg)) < 0)
 				return r;
-		ns[i] = now_ns() - t0;
+		ns[i] = bench_now_ns() - t0;
 	}
 	return 0;
 }

@@ -30,13 +30,6 @@ struct kick_bench {
 	int rc;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 /* The guest side: switch until interrupted (skipping storm faults), stamp the time, repeat. */
 static void *guest_thread(void *arg)
 {
@@ -59,7 +52,7 @@ static void *guest_thread(void *arg)
 			}
 			rf_context_regs(k->c)->rip += STORM_LOAD_LEN;
 		}
-		k->end_ns = now_ns();
+		k->end_ns = bench_now_ns();
 		atomic_store(&k->done, 1);
 	}
 }
@@ -102,7 +95,7 @@ static int one_kick(struct kick_bench *k, uint64_t *ns)
 	atomic_store(&k->go, 1);
 	while (*k->laps < start + 64)
 		sched_yield();
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	rf_kick(k->c);
 	while (!atomic_load(&k->done))
 		sched_yield();

@@ -105,6 +105,7 @@ int fault_report(const char *prog, const struct rf_event *ev);
  * 0 or -errno. */
 #include <stdint.h>
 /* A raw syscall(SYS_getppid) on the host. */
+uint64_t bench_now_ns(void);   /* CLOCK_MONOTONIC in ns, for every bench figure */
 int bench_floor_native(unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 /* A traced child's getppid stopped with PTRACE_SYSEMU and answered with GETREGS + SETREGS. */
 int bench_floor_ptrace(unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);

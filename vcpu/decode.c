@@ -57,6 +57,14 @@ static void decode_syscall_port(const struct exit_view *x, struct exit_decoded *
 	d->rsp = x->rsp;
 }
 
+/* The user's RIP, RFLAGS and RSP from an interrupt frame (rip, cs, rflags, rsp, ss). */
+static void from_frame(struct exit_decoded *d, const uint64_t *f)
+{
+	d->rip = f[0];
+	d->rflags = f[2];
+	d->rsp = f[3];
+}
+
 /* The kick from ring 3: a frame at the usual place (RSP0 = the IST top), nothing else to decode. */
 static void decode_kick(const struct exit_view *x, struct exit_decoded *d)
 {
@@ -68,9 +76,7 @@ static void decode_kick(const struct exit_view *x, struct exit_decoded *d)
 		return shim_error(d, "kick exit with a ring-0 frame", f[1], f[0]);
 	d->kind = EXIT_USER_EVENT;
 	d->ev = (struct rf_event){ .type = RF_EVENT_INTERRUPTED, .vector = RING0_KICK_VECTOR, .rip = f[0] };
-	d->rip = f[0];
-	d->rflags = f[2];
-	d->rsp = f[3];
+	from_frame(d, f);
 }
 
 /* The kick interrupted ring 0: its frame sits below whatever the shim was using, on the same page. */
@@ -113,9 +119,7 @@ void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 	d->ev.has_error_code = err;
 	d->ev.error_code = err ? (uint32_t)f[-1] : 0;
 	d->ev.rip = f[0];
-	d->rip = f[0];
-	d->rflags = f[2];
-	d->rsp = f[3];
+	from_frame(d, f);
 
 	if ((f[1] & 3) == 0 && vector == 1 && x->mode == RF_SYSCALL_NATIVE &&
 	    f[0] == RING0_VA(RING0_OFF_syscall)) {

@@ -10,13 +10,6 @@
 
 #define FLOOR_CODE_VA 0x400000ull
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 /* One KVM_RUN that must end in the shim's `out` on port. A kick (EINTR) is not ours to handle
  * here, nothing else signals this thread, so the run is simply resumed. */
 static int run_to_port(struct vcpu *v, uint16_t port)
@@ -59,11 +52,11 @@ static int sample(struct vcpu *v, round_trip_fn trip, uint16_t port, unsigned wa
 		if ((r = trip(v, port)) < 0)
 			return r;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = vcpu_now_ns();
 		for (unsigned j = 0; j < batch; j++)
 			if ((r = trip(v, port)) < 0)
 				return r;
-		ns[i] = now_ns() - t0;
+		ns[i] = vcpu_now_ns() - t0;
 	}
 	return 0;
 }

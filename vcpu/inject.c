@@ -59,7 +59,7 @@ static void timer_disarm(void)
 
 /* ---- observing and reporting ---- */
 
-static uint64_t now_ns(void)
+uint64_t vcpu_now_ns(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -102,7 +102,7 @@ static void observe(struct vcpu *v, const rf_context *c, enum kick_exit x, bool 
 		.nmi_injected = e->nmi.injected, .nmi_pending = e->nmi.pending,
 		.irq_injected = e->interrupt.injected, .triple_fault = e->triple_fault.pending,
 		.kick_wanted = vcpu_kick_wanted(c), .progress = rip != v->last_rip || cpl != v->last_cpl,
-		.now_ns = now_ns(),
+		.now_ns = vcpu_now_ns(),
 	};
 	v->last_rip = rip;
 	v->last_cpl = cpl;
@@ -154,7 +154,7 @@ static int take_for_kick(struct vcpu *v, rf_context *c, bool *fresh)
 	}
 	if (!v->takeback_declined) {
 		v->takeback_declined = true;
-		int r = apply(v, kick_sm_rearm(&v->sm, now_ns()));
+		int r = apply(v, kick_sm_rearm(&v->sm, vcpu_now_ns()));
 		return r < 0 ? r : 0;
 	}
 	v->takeback_declined = false;

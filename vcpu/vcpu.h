@@ -157,6 +157,7 @@ void vcpu_fpu_forget(rf_context *c);
 /* inject.c: kicks on a real vCPU. vcpu_kick_exit steps the machine at an exit (x) and applies
  * its actions: 1 = report RF_EVENT_INTERRUPTED now (*ev set), 0 = run on, <0 = error. *fresh says
  * the loop will load the context before the next entry (and may be set by a take-back). */
+uint64_t vcpu_now_ns(void);   /* CLOCK_MONOTONIC in ns (the machine's clock, the floors' too) */
 bool vcpu_kick_wanted(const rf_context *c);
 void vcpu_kick_report(rf_context *c, struct rf_event *ev);
 bool vcpu_kick_active(const struct vcpu *v, const rf_context *c);
