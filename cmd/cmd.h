@@ -12,6 +12,12 @@
 int cmd_run(int argc, char **argv);
 /* ringfence bench [--json] [--iterations N]: prints figures, each with its floor and ratio. */
 int cmd_bench(int argc, char **argv);
+/* ringfence info: the probes' findings as `key: value` lines (host, mmu, syscall, ...). */
+int cmd_info(int argc, char **argv);
+struct rf_platform_info;
+const char *cmd_host_name(const struct rf_platform_info *info);
+const char *cmd_mmu_name(int mmu);
+const char *cmd_syscall_name(int mode);
 
 /* ---- exit statuses of `ringfence run` beside the program's own 0..255 ----
  * They follow the shell's conventions (125..127 for "could not run", 128+N for "killed by signal

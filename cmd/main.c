@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The ringfence command: dispatches to run and bench. */
+/* The ringfence command: dispatches to run, bench and info. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,7 +8,8 @@
 static int usage(FILE *f)
 {
 	fprintf(f, "usage: ringfence run PROGRAM [ARGS...]\n"
-	           "       ringfence bench [--json] [--iterations N]\n");
+	           "       ringfence bench [--json] [--iterations N]\n"
+	           "       ringfence info\n");
 	return f == stderr ? 2 : 0;
 }
 
@@ -20,6 +21,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bench"))
 		return cmd_bench(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "info"))
+		return cmd_info(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return usage(stdout);
 	fprintf(stderr, "ringfence: unknown command '%s'\n", argv[1]);

@@ -29,7 +29,7 @@ static void sys_free_now(void *opaque, uint64_t gpa)
 
 void as_sys_pt_mem(rf_platform *p, struct pt_mem *m)
 {
-	*m = (struct pt_mem){ p, sys_table, sys_alloc, sys_free_now };
+	*m = (struct pt_mem){ p, sys_table, sys_alloc, sys_free_now, NULL };
 }
 
 static uint64_t *as_table(void *opaque, uint64_t gpa) { return sys_table(((rf_as *)opaque)->p, gpa); }
@@ -50,9 +50,84 @@ static void as_retire(void *opaque, uint64_t gpa)
 	as->retired[as->n_retired++] = gpa;
 }
 
+/* Shadow MMU: remember the table page, so that it is touched before the change is published. */
+static void as_changed(void *opaque, uint64_t gpa)
+{
+	rf_as *as = opaque;
+	if (as->n_dirty && as->dirty[as->n_dirty - 1] == gpa)
+		return;
+	if (as->n_dirty == as->cap_dirty) {
+		unsigned cap = as->cap_dirty ? 2 * as->cap_dirty : 16;
+		uint64_t *n = realloc(as->dirty, cap * sizeof *n);
+		if (!n) {
+			as->dirty_lost = true;   /* then every table of the space is touched */
+			return;
+		}
+		as->dirty = n;
+		as->cap_dirty = cap;
+	}
+	as->dirty[as->n_dirty++] = gpa;
+}
+
 static void as_pt_mem(rf_as *as, struct pt_mem *m)
 {
-	*m = (struct pt_mem){ as, as_table, as_alloc, as_retire };
+	*m = (struct pt_mem){ as, as_table, as_alloc, as_retire,
+	                      as->p->mmu == RF_MMU_SHADOW ? as_changed : NULL };
+}
+
+/* ---- shadow MMU: table pages touched from guest ring 0 before a change is published ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void zap_add(void *arg, uint64_t gpa)
+{
+	vcpu_zap_add(arg, gpa);
+}
+
+/* Touches every changed page, then every retired one: a retired table is unreachable only once
+ * its parent's shadow has been dropped, and must have no shadow left when it is reused. Nothing
+ * to do while no vCPU has walked the space's tables (reused pages were touched when freed). */
+static int touch_tables(rf_as *as)
+{
+	rf_platform *p = as->p;
+	int r = 0;
+	if (p->mmu == RF_MMU_SHADOW && atomic_load(&as->ran) &&
+	    (as->n_dirty || as->dirty_lost || as->n_retired)) {
+		struct zap_batch b;
+		vcpu_zap_begin(p, &b);
+		if (as->dirty_lost) {
+			struct pt_mem m;
+			as_sys_pt_mem(p, &m);
+			pt_tables(&m, as->root, zap_add, &b);
+		} else {
+			qsort(as->dirty, as->n_dirty, sizeof *as->dirty, cmp_u64);
+			for (unsigned i = 0; i < as->n_dirty; i++)
+				vcpu_zap_add(&b, as->dirty[i]);
+		}
+		for (unsigned i = 0; i < as->n_retired; i++)
+			vcpu_zap_add(&b, as->retired[i]);
+		if ((r = vcpu_zap_end(&b)) < 0)
+			atomic_store(&p->unsafe, true);
+	}
+	as->n_dirty = 0;
+	as->dirty_lost = false;
+	return r;
+}
+
+/* Frees the retired tables, touching them first on a shadow MMU. A failed touch keeps them: a
+ * shadow of a reused page would bring its old translations back. */
+static int free_retired(rf_as *as)
+{
+	int r = touch_tables(as);
+	if (r == 0)
+		for (unsigned i = 0; i < as->n_retired; i++)
+			sysmem_free(&as->p->sys, as->retired[i]);
+	as->n_retired = 0;
+	return r;
 }
 
 int rf_as_create(rf_platform *p, rf_as **out)
@@ -86,15 +161,17 @@ int rf_as_destroy(rf_as *as)
 	rf_platform *p = as->p;
 	struct pt_mem m;
 	/* No vCPU runs it, and any vCPU that ran it reloads CR3 (ids are never reused), so the
-	 * tables can go at once. */
-	as_sys_pt_mem(p, &m);
+	 * tables can go as soon as a shadow MMU has forgotten them (free_retired). */
+	as_pt_mem(as, &m);
 	pt_destroy(&m, as->root);
-	for (unsigned i = 0; i < as->n_retired; i++)
-		sysmem_free(&p->sys, as->retired[i]);
+	/* A failed touch leaves the tables allocated (and the platform marked unsafe); the space is
+	 * gone either way, so this still succeeds. */
+	free_retired(as);
 	for (unsigned i = 0; i < as->n_uses; i++)
 		atomic_fetch_sub(&as->uses[i].m->maps, 1);
 	free(as->uses);
 	free(as->retired);
+	free(as->dirty);
 	pthread_mutex_destroy(&as->lock);
 	pthread_mutex_lock(&p->lock);
 	p->n_spaces--;
@@ -168,11 +245,13 @@ static bool stale(struct vcpu *v, rf_as *as, uint64_t gen)
 	return atomic_load(&v->running_as) == as && atomic_load(&v->ack_gen) < gen;
 }
 
-/* Called with as->lock held after the tables changed: bumps the generation and waits until every
- * vCPU running as has acknowledged it (it then reloads CR3 before any user instruction). */
-static void shootdown(rf_as *as)
+/* Called with as->lock held after the tables changed: makes a shadow MMU see the change, bumps the
+ * generation and waits until every vCPU running as has acknowledged it (it then reloads CR3 before
+ * any user instruction), then frees the retired tables. */
+static int shootdown(rf_as *as)
 {
 	rf_platform *p = as->p;
+	int r = touch_tables(as);
 	uint64_t gen = atomic_fetch_add(&as->gen, 1) + 1;
 	unsigned n = atomic_load(&p->n_vcpus);
 	for (unsigned i = 0; i < n; i++) {
@@ -187,9 +266,11 @@ static void shootdown(rf_as *as)
 		atomic_fetch_sub(&p->shoot_waiters, 1);
 		pthread_mutex_unlock(&p->shoot_lock);
 	}
-	for (unsigned i = 0; i < as->n_retired; i++)
-		sysmem_free(&p->sys, as->retired[i]);
+	if (r == 0)
+		for (unsigned i = 0; i < as->n_retired; i++)
+			sysmem_free(&p->sys, as->retired[i]);
 	as->n_retired = 0;
+	return r;
 }
 
 /* ---- map, unmap, protect ---- */
@@ -232,8 +313,10 @@ int rf_as_map(rf_as *as, uint64_t va, uint64_t len, rf_memory *m, uint64_t offse
 		pt_unmap(&pm, as->root, va, len, note_cleared, &partial);
 		u.changed = true;
 	}
-	if (u.changed || r < 0 || as->n_retired)
-		shootdown(as);
+	if (u.changed || r < 0 || as->n_retired || as->n_dirty || as->dirty_lost) {
+		int s = shootdown(as);
+		r = r < 0 ? r : s;
+	}
 	pthread_mutex_unlock(&as->lock);
 	return r;
 }
@@ -248,8 +331,10 @@ int rf_as_unmap(rf_as *as, uint64_t va, uint64_t len)
 	pthread_mutex_lock(&as->lock);
 	struct unmap_count u = { as, false };
 	r = pt_unmap(&pm, as->root, va, len, use_cleared, &u);
-	if (u.changed || as->n_retired)
-		shootdown(as);
+	if (u.changed || as->n_retired || as->n_dirty || as->dirty_lost) {
+		int s = shootdown(as);
+		r = r < 0 ? r : s;
+	}
 	pthread_mutex_unlock(&as->lock);
 	return r;
 }
@@ -270,8 +355,11 @@ int rf_as_protect(rf_as *as, uint64_t va, uint64_t len, unsigned prot)
 		             (unsigned long long)len);
 	else if (r < 0)
 		rf_error(r, "out of page-table pages splitting a 2 MiB page");
-	else
-		shootdown(as);
+	if (r != -ENOMEM || as->n_dirty || as->dirty_lost) {
+		/* A failed split may still have replaced a 2 MiB leaf by an equal table. */
+		int s = shootdown(as);
+		r = r < 0 ? r : s;
+	}
 	pthread_mutex_unlock(&as->lock);
 	return r;
 }

@@ -22,10 +22,19 @@ uint64_t pt_leaf_flags(unsigned prot)
 	return f;
 }
 
-/* The entry for va at `level`, creating tables above it; NULL with -ENOMEM. Splits a 2 MiB leaf
- * on the way when the caller wants a level-1 entry inside it. */
-static uint64_t *walk(const struct pt_mem *m, uint64_t root, uint64_t va, int level, bool create, int *err)
+/* Reports that a present entry of the table page at gpa was rewritten (see struct pt_mem). */
+static void changed(const struct pt_mem *m, uint64_t gpa)
 {
+	if (m->changed)
+		m->changed(m->opaque, gpa);
+}
+
+/* The entry for va at `level`, creating tables above it; NULL with -ENOMEM. Splits a 2 MiB leaf
+ * on the way when the caller wants a level-1 entry inside it. *table is the entry's table page. */
+static uint64_t *walk(const struct pt_mem *m, uint64_t root, uint64_t va, int level, bool create, int *err,
+                      uint64_t *table)
+{
+	uint64_t tgpa = root;
 	uint64_t *t = m->table(m->opaque, root);
 	for (int l = 4; l > level; l--) {
 		uint64_t *e = &t[IDX(va, l)];
@@ -37,8 +46,10 @@ static uint64_t *walk(const struct pt_mem *m, uint64_t root, uint64_t va, int le
 				return NULL;
 			*e = gpa | TABLE_FLAGS;
 		} else if (*e & PTE_PS) {
-			if (!create)
+			if (!create) {
+				*table = tgpa;
 				return e;  /* a 2 MiB leaf covers va: the caller sees it as such */
+			}
 			uint64_t gpa;
 			if ((*err = m->alloc(m->opaque, &gpa)) < 0)
 				return NULL;
@@ -47,10 +58,15 @@ static uint64_t *walk(const struct pt_mem *m, uint64_t root, uint64_t va, int le
 			uint64_t flags = *e & ~PTE_ADDR & ~PTE_PS;
 			for (int i = 0; i < 512; i++)
 				pt[i] = (base + (uint64_t)i * 4096) | flags;
+			/* Same translations, but a shadow of this page still holds the 2 MiB leaf, which a
+			 * later edit of the new table would never reach. */
 			*e = gpa | TABLE_FLAGS;
+			changed(m, tgpa);
 		}
-		t = m->table(m->opaque, *e & PTE_ADDR);
+		tgpa = *e & PTE_ADDR;
+		t = m->table(m->opaque, tgpa);
 	}
+	*table = tgpa;
 	return &t[IDX(va, level)];
 }
 
@@ -73,21 +89,17 @@ int pt_map(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t gpa, uin
 {
 	int err = 0;
 	for (uint64_t off = 0; off < len;) {
-		if (huge) {
-			uint64_t *e = walk(m, root, va + off, 2, true, &err);
-			if (!e)
-				return err;
-			uint64_t old = *e;
-			*e = (gpa + off) | leaf_flags | PTE_PS;
+		uint64_t table;
+		uint64_t *e = walk(m, root, va + off, huge ? 2 : 1, true, &err, &table);
+		if (!e)
+			return err;
+		uint64_t old = *e;
+		*e = (gpa + off) | leaf_flags | (huge ? PTE_PS : 0);
+		if (old & PTE_P)
+			changed(m, table);
+		if (huge)
 			retire_below(m, old, 2);
-			off += RF_HUGE_SIZE;
-		} else {
-			uint64_t *e = walk(m, root, va + off, 1, true, &err);
-			if (!e)
-				return err;
-			*e = (gpa + off) | leaf_flags;
-			off += RF_PAGE_SIZE;
-		}
+		off += huge ? RF_HUGE_SIZE : RF_PAGE_SIZE;
 	}
 	return 0;
 }
@@ -102,13 +114,15 @@ static int for_each_leaf(const struct pt_mem *m, uint64_t root, uint64_t va, uin
 	while (va < end) {
 		uint64_t *e = NULL;
 		int level = 4;
+		uint64_t tgpa = root;
 		uint64_t *t = m->table(m->opaque, root);
 		/* Descend as far as entries are present; skip whole holes. */
 		for (;;) {
 			e = &t[IDX(va, level)];
 			if (!(*e & PTE_P) || level == 1 || (*e & PTE_PS))
 				break;
-			t = m->table(m->opaque, *e & PTE_ADDR);
+			tgpa = *e & PTE_ADDR;
+			t = m->table(m->opaque, tgpa);
 			level--;
 		}
 		uint64_t size = LEVEL_SIZE(level);
@@ -120,13 +134,15 @@ static int for_each_leaf(const struct pt_mem *m, uint64_t root, uint64_t va, uin
 		if (level == 2 && (va & (size - 1) || next > end)) {
 			if (!split)
 				return -EINVAL;
-			if (!walk(m, root, va, 1, true, &err))
+			uint64_t table;
+			if (!walk(m, root, va, 1, true, &err, &table))
 				return err;
 			continue;  /* now a 4 KiB table: revisit */
 		}
 		int r = fn(e, arg);
 		if (r < 0)
 			return r;
+		changed(m, tgpa);   /* fn rewrote a present leaf */
 		va = next;
 	}
 	return 0;
@@ -165,15 +181,16 @@ static int set_perms(uint64_t *leaf, void *arg)
 }
 
 /* Splits the 2 MiB leaf holding addr if [start, end) covers only part of it. Translations stay
- * the same, so no flush is owed for it. */
+ * the same, so no TLB flush is owed for it (walk still reports the page to a shadow MMU). */
 static int split_at(const struct pt_mem *m, uint64_t root, uint64_t addr, uint64_t start, uint64_t end)
 {
 	uint64_t size;
 	uint64_t e = pt_lookup(m, root, addr, &size);
 	uint64_t base = addr & ~(RF_HUGE_SIZE - 1);
 	int err = 0;
+	uint64_t table;
 	if (e && size == RF_HUGE_SIZE && (base < start || base + RF_HUGE_SIZE > end) &&
-	    !walk(m, root, addr, 1, true, &err))
+	    !walk(m, root, addr, 1, true, &err, &table))
 		return err;
 	return 0;
 }
@@ -210,6 +227,25 @@ uint64_t pt_lookup(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t 
 		t = m->table(m->opaque, e & PTE_ADDR);
 	}
 	return 0;
+}
+
+static void tables_below(const struct pt_mem *m, uint64_t entry, int level,
+                         void (*fn)(void *arg, uint64_t gpa), void *arg)
+{
+	if (!(entry & PTE_P) || (entry & PTE_PS) || level == 1)
+		return;
+	uint64_t *t = m->table(m->opaque, entry & PTE_ADDR);
+	for (int i = 0; level > 2 && i < 512; i++)
+		tables_below(m, t[i], level - 1, fn, arg);
+	fn(arg, entry & PTE_ADDR);
+}
+
+void pt_tables(const struct pt_mem *m, uint64_t root, void (*fn)(void *arg, uint64_t gpa), void *arg)
+{
+	uint64_t *t = m->table(m->opaque, root);
+	for (int i = 0; i < 256; i++)
+		tables_below(m, t[i], 4, fn, arg);
+	fn(arg, root);
 }
 
 void pt_destroy(const struct pt_mem *m, uint64_t root)

@@ -141,6 +141,8 @@ static void free_platform(rf_platform *p)
 	for (unsigned i = 0; i < p->n_vcpus; i++)
 		vcpu_destroy(p->vcpus[i]);
 	free(p->vcpus);
+	vcpu_destroy(p->zap_vcpu);
+	pthread_mutex_destroy(&p->zap_lock);
 	free(p->cpuid);
 	free(p->fpu_init);
 	free(p->gpa_free);
@@ -184,14 +186,15 @@ int rf_platform_create(const struct rf_platform_options *opts, rf_platform **out
 	pthread_cond_init(&p->vcpu_free, NULL);
 	pthread_mutex_init(&p->shoot_lock, NULL);
 	pthread_cond_init(&p->shoot_cv, NULL);
+	pthread_mutex_init(&p->zap_lock, NULL);
 	atomic_init(&p->next_id, 1);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	p->max_vcpus = o.max_vcpus ? o.max_vcpus : (unsigned)(ncpu > 1 ? 2 * ncpu : 2);
 	p->gpa_next = RF_USER_GPA_BASE;
 	p->kick_deadline_ns = o.kick_deadline_ns ? o.kick_deadline_ns : 20000000;
 	int r;
-	if (p->max_vcpus > RING0_MAX_VCPUS) {
-		r = rf_error(-EINVAL, "max_vcpus %u above the shim's %u", p->max_vcpus, RING0_MAX_VCPUS);
+	if (p->max_vcpus > RING0_MAINT_VCPU) {
+		r = rf_error(-EINVAL, "max_vcpus %u above the shim's %u", p->max_vcpus, RING0_MAINT_VCPU);
 		goto fail;
 	}
 	if (!(p->vcpus = calloc(p->max_vcpus, sizeof *p->vcpus))) {
@@ -200,6 +203,9 @@ int rf_platform_create(const struct rf_platform_options *opts, rf_platform **out
 	}
 	if ((r = open_vm(p, o.kvm_path ? o.kvm_path : "/dev/kvm")) < 0 || (r = read_cpuid(p)) < 0 ||
 	    (r = map_shim(p)) < 0 || (r = first_vcpu(p)) < 0)
+		goto fail;
+	/* The MMU first: until it is known, a table page freed by a probe could keep a shadow. */
+	if ((r = platform_probe_mmu(p, o.mmu)) < 0)
 		goto fail;
 	p->mode = o.syscall_mode;
 	if (p->mode == RF_SYSCALL_AUTO && (r = platform_probe_syscall(p)) < 0)
@@ -225,7 +231,8 @@ int rf_platform_destroy(rf_platform *p)
 void rf_platform_info(const rf_platform *p, struct rf_platform_info *info)
 {
 	*info = (struct rf_platform_info){
-		.syscall_mode = p->mode, .max_vcpus = p->max_vcpus, .vcpus_created = p->n_vcpus,
+		.syscall_mode = p->mode, .mmu = p->mmu, .max_vcpus = p->max_vcpus, .vcpus_created = p->n_vcpus,
+		.mmu_flushes = atomic_load(&p->zap_batches), .mmu_pages_touched = atomic_load(&p->zap_pages),
 		.fpu_size = sizeof(struct kvm_xsave), .xcr0 = p->xcr0,
 	};
 }

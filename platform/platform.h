@@ -44,6 +44,9 @@ struct pt_mem {
 	uint64_t *(*table)(void *opaque, uint64_t gpa);   /* host view of a 4 KiB table page */
 	int (*alloc)(void *opaque, uint64_t *gpa);         /* a zeroed page, or -ENOMEM */
 	void (*retire)(void *opaque, uint64_t gpa);        /* unreachable now; free after a TLB flush */
+	/* Optional: a present entry of the table page at gpa was cleared, narrowed, replaced or
+	 * split. A shadow MMU must be told about that page (see addrspace.c); NULL where it need not. */
+	void (*changed)(void *opaque, uint64_t gpa);
 };
 
 /* Leaves are 4 KiB or 2 MiB. A 4 KiB edit inside a 2 MiB leaf splits it first (which can fail with
@@ -58,6 +61,8 @@ int pt_unmap(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len,
 int pt_protect(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t len, uint64_t leaf_flags);
 uint64_t pt_lookup(const struct pt_mem *m, uint64_t root, uint64_t va, uint64_t *size);
 void pt_destroy(const struct pt_mem *m, uint64_t root);
+/* Every table page of the user half, the root last. */
+void pt_tables(const struct pt_mem *m, uint64_t root, void (*fn)(void *arg, uint64_t gpa), void *arg);
 
 /* ---- system memory (sysmem.c) ---- */
 struct sysmem {
@@ -79,6 +84,7 @@ struct rf_platform {
 	int kvm_fd, vm_fd;
 	int run_size;
 	enum rf_syscall_mode mode;
+	enum rf_mmu mmu;               /* AUTO while probing: edits are then not touched */
 	unsigned max_vcpus;
 	uint64_t kick_deadline_ns;
 	unsigned phys_bits;
@@ -102,6 +108,14 @@ struct rf_platform {
 	_Atomic(struct vcpu *) *vcpus; /* max_vcpus slots, created lazily, read by shootdowns */
 	atomic_uint n_vcpus;
 	atomic_uint_fast64_t next_id;  /* address-space and context ids */
+
+	/* Shadow MMU only: the maintenance vCPU that touches changed table pages (vcpu/zap.c). */
+	pthread_mutex_t zap_lock;
+	struct vcpu *zap_vcpu;
+	uint64_t zap_root;             /* idle root plus the system-memory alias */
+	uint64_t zap_list;             /* one page: the alias addresses of the pages to touch */
+	atomic_uint_fast64_t zap_batches, zap_pages;   /* for rf_platform_info */
+	atomic_bool unsafe;            /* a touch failed: no switch may trust the tables any more */
 
 	/* shootdown wake-ups: see addrspace.c */
 	pthread_mutex_t shoot_lock;
@@ -129,6 +143,11 @@ struct rf_as {
 	unsigned n_uses;
 	uint64_t *retired;             /* tables to free after the next flush */
 	unsigned n_retired, cap_retired;
+	/* Shadow MMU only: table pages with a rewritten present entry since the last flush. */
+	uint64_t *dirty;
+	unsigned n_dirty, cap_dirty;
+	bool dirty_lost;               /* out of memory for the list: touch every table instead */
+	atomic_bool ran;               /* a vCPU has walked its tables: shadows of them may exist */
 };
 
 struct rf_context {
@@ -148,7 +167,8 @@ void as_shootdown_wake(rf_platform *p);
 /* The pt_mem over system memory that frees retired tables at once (no vCPU can see them). */
 void as_sys_pt_mem(rf_platform *p, struct pt_mem *m);
 
-/* platform.c */
+/* probe.c */
 int platform_probe_syscall(rf_platform *p);
+int platform_probe_mmu(rf_platform *p, enum rf_mmu want);
 
 #endif

@@ -42,18 +42,32 @@ enum rf_syscall_mode {
 	RF_SYSCALL_VIA_FAULT,    /* kvm-pvm: SYSCALL jumps to LSTAR in ring 3 and faults on its page */
 };
 
+/* Whether KVM sees ringfence's page-table edits by itself (decided by a probe guest at start-up). */
+enum rf_mmu {
+	RF_MMU_AUTO = 0,     /* option only: probe and pick */
+	RF_MMU_DIRECT,       /* EPT/NPT: the CPU walks the guest's tables; an edit plus a TLB flush is seen */
+	RF_MMU_SHADOW,       /* KVM's shadow MMU (kvm-pvm, npt=0/ept=0): host edits are invisible until
+	                      * guest ring 0 touches each changed table page; ringfence does that before
+	                      * rf_as_map/unmap/protect return. As an option: do it even where not needed */
+};
+
 struct rf_platform_options {
 	unsigned max_vcpus;                /* 0: twice the host CPUs, at least 2 */
 	enum rf_syscall_mode syscall_mode; /* AUTO unless a test forces one path */
 	const char *kvm_path;              /* NULL: /dev/kvm */
 	uint64_t kick_deadline_ns;         /* 0: 20 ms. A kick the guest cannot take by then is
 	                                    * completed without it (see rf_kick) */
+	enum rf_mmu mmu;                   /* AUTO, or SHADOW to force the shadow-MMU path (tests);
+	                                    * DIRECT cannot be forced: it would be unsafe where wrong */
 };
 
 struct rf_platform_info {
-	enum rf_syscall_mode syscall_mode;
+	enum rf_syscall_mode syscall_mode; /* how the probe saw SYSCALL arrive (both ways are decoded) */
+	enum rf_mmu mmu;
 	unsigned max_vcpus;
 	unsigned vcpus_created;
+	uint64_t mmu_flushes;              /* SHADOW: guest ring-0 runs that touched changed tables */
+	uint64_t mmu_pages_touched;        /* SHADOW: table pages touched by them */
 	size_t fpu_size;                   /* bytes of the XSAVE image behind rf_context_fpu() */
 	uint64_t xcr0;                     /* FPU/SSE/AVX state components enabled in the guest */
 };

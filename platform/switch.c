@@ -9,6 +9,9 @@ int rf_switch(rf_context *c, rf_as *as, struct rf_event *ev)
 {
 	if (!c || !as || !ev || c->p != as->p)
 		return rf_error(-EINVAL, "switch needs a context and an address space of one platform");
+	if (atomic_load(&c->p->unsafe))
+		return rf_error(-EIO, "a page-table change could not be made visible to KVM's shadow MMU earlier: "
+		                      "this platform refuses to run guests (see rf_as_map/unmap/protect errors)");
 	if (atomic_exchange(&c->busy, 1))
 		return rf_error(-EBUSY, "context is already being switched by another thread");
 	atomic_fetch_add(&as->running, 1);

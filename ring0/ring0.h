@@ -26,6 +26,10 @@
 #define RING0_VCPU_STACK    0x2000                       /* stack page; its top is the IST/RSP0 */
 #define RING0_STACK_TOP_OFF (RING0_VCPU_STACK + 0x1000)
 #define RING0_MAX_VCPUS     256
+#define RING0_MAINT_VCPU    (RING0_MAX_VCPUS - 1)        /* the maintenance vCPU's area */
+/* Supervisor-only writable alias of all system memory (PML4 slot 510), mapped in the maintenance
+ * vCPU's root only: user roots never contain it, so page tables stay unmapped for user vCPUs. */
+#define RING0_ALIAS_VA      0xffffff0000000000
 
 /* Selectors. STAR needs user data right below user code (SYSRET layout) even if we never SYSRET. */
 #define RING0_SEL_KCODE     0x08
@@ -39,6 +43,7 @@
 #define RING0_PORT_SYSCALL  0x10
 #define RING0_PORT_BENCH    0x11   /* ring0_bench_out, the benchmark's exit floor */
 #define RING0_PORT_KICK0    0x12   /* the kick vector arrived in ring 0 (see ring0_kick) */
+#define RING0_PORT_ZAP      0x13   /* ring0_zap finished its list */
 #define RING0_PORT_VECTOR   0x40
 #define RING0_NUM_VECTORS   32     /* exceptions 0..31, one stub each; the kick has its own entry */
 #define RING0_KICK_VECTOR   32

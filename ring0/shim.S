@@ -77,6 +77,29 @@ ring0_flush_iret:
 ring0_flush_iretq:
 	iretq
 
+	/* Maintenance vCPU only: makes host edits to page tables visible to a shadow MMU. RSI points
+	 * at RCX virtual addresses of table pages (through a supervisor-only alias that exists only in
+	 * the maintenance vCPU's root). A shadow MMU write-protects every table page it shadows, so
+	 * each write here traps into KVM; a write narrower than 4 bytes counts as misaligned and drops
+	 * the shadow of the whole page. Bytes 2-3 of an entry are address bits KVM never updates, and
+	 * OR 0 changes nothing. The CR3 reload at the end flushes what the emulated TLB kept. */
+	.balign 16
+	.globl ring0_zap
+ring0_zap:
+	testq %rcx, %rcx
+	jz 2f
+1:	movq (%rsi), %rdi
+	lock orw $0, 2(%rdi)
+	addq $8, %rsi
+	decq %rcx
+	jnz 1b
+2:	movq %cr3, %rax
+	movq %rax, %cr3
+	.globl ring0_zap_out
+ring0_zap_out:
+	outb %al, $RING0_PORT_ZAP
+	ud2
+
 	/* Benchmark floor only: the cheapest possible ring-0 exit, an `out` in a loop. The host
 	 * parks a vCPU here to measure what one exit costs on this machine. */
 	.balign 16

@@ -136,6 +136,7 @@ static int fault_floor_in(rf_platform *p, rf_as *as, uint16_t port, unsigned war
 	frame[2] = 0x202;
 	frame[3] = FLOOR_CODE_VA + RF_PAGE_SIZE;   /* never used: neither instruction touches it */
 	frame[4] = RING0_SEL_UDATA;
+	atomic_store(&as->ran, true);   /* its tables get shadows: destroying it must touch them */
 	enter_ring0(v, as->root, RING0_VA(RING0_OFF_iret), v->stack_top_va - RING0_FRAME_OFF);
 	if ((r = check_first_fault(v, port)) == 0)
 		r = sample(v, fault_trip, port, warmup, batch, ns, n);

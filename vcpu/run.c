@@ -250,6 +250,8 @@ int vcpu_run(struct vcpu *v, rf_context *c, rf_as *as, struct rf_event *ev)
 	 * it signals this thread or run_once sees the kick before KVM_RUN. */
 	atomic_store(&v->tid, vcpu_thread_id());
 	atomic_store(&v->running_as, as);
+	/* Before any walk of its tables: from now on a shadow MMU may hold shadows of them. */
+	atomic_store(&as->ran, true);
 	atomic_store(&c->vcpu, v);
 	bool fresh = true;
 	do

@@ -199,6 +199,22 @@ struct exit_decoded {
 bool vector_has_error_code(unsigned vector);
 void exit_decode(const struct exit_view *x, struct exit_decoded *d);
 
+/* zap.c: the maintenance vCPU of a shadow-MMU platform (RING0_MAINT_VCPU, its own root with the
+ * system-memory alias). A batch holds p->zap_lock from begin to end; pages are touched in the order
+ * added, 512 per guest entry, each once per run of equal neighbours. end returns 0 or -errno (the
+ * touch may not have happened: the caller must not trust the tables it meant to publish). */
+struct zap_batch {
+	rf_platform *p;
+	uint64_t *list;             /* host view of the list page */
+	unsigned n;
+	uint64_t pages;
+	int err;
+};
+int vcpu_zap_init(rf_platform *p);
+void vcpu_zap_begin(rf_platform *p, struct zap_batch *b);
+void vcpu_zap_add(struct zap_batch *b, uint64_t gpa);
+int vcpu_zap_end(struct zap_batch *b);
+
 /* floor.c: benchmark floors on a raw vCPU borrowed from the pool (for `ringfence bench`). Each
  * runs warmup untimed round trips, then fills ns[0..n) with the CLOCK_MONOTONIC nanoseconds of
  * batch consecutive round trips per sample, and hands the vCPU back reset. 0 or -errno.

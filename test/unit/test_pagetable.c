@@ -29,6 +29,7 @@ struct fake {
 	long fail_after;                 /* allocations that still succeed; <0: no limit */
 	uint64_t (*page)[512], root;
 	unsigned char *state;
+	unsigned char *changed;          /* pages changed() reported since the test last cleared it */
 };
 
 static bool live(const struct fake *f, uint64_t gpa)
@@ -70,12 +71,20 @@ static void f_retire(void *o, uint64_t gpa)
 	}
 }
 
+static void f_changed(void *o, uint64_t gpa)
+{
+	struct fake *f = o;
+	f->bad += !live(f, gpa);   /* only a live table can have had an entry rewritten */
+	if (live(f, gpa))
+		f->changed[gpa / PG] = 1;
+}
+
 static struct fake *fake_new(unsigned n)
 {
 	struct fake *f = calloc(1, sizeof *f);
-	if (!f || !(f->page = calloc(n, PG)) || !(f->state = calloc(n, 1)))
+	if (!f || !(f->page = calloc(n, PG)) || !(f->state = calloc(n, 1)) || !(f->changed = calloc(n, 1)))
 		abort();
-	f->m = (struct pt_mem){ f, f_table, f_alloc, f_retire };
+	f->m = (struct pt_mem){ f, f_table, f_alloc, f_retire, f_changed };
 	f->n = n;
 	f->next = 2;
 	f->fail_after = -1;
@@ -153,6 +162,7 @@ static void destroy_ok(struct fake *f, const char *name)
 	   name, nlive, left, f->retires - before, f->retires, f->allocs, f->bad);
 	free(f->page);
 	free(f->state);
+	free(f->changed);
 	free(f);
 }
 
@@ -444,13 +454,44 @@ static const char *random_unmap(struct fake *f, unsigned s, unsigned n, int *r)
 	return why;
 }
 
+/* A shadow MMU learns of a host edit only through the table page holding it: every page in which
+ * an entry that was present changed must have been reported by changed(), or retired. */
+static uint64_t snap[2048][512];
+static unsigned char snap_live[2048];
+
+static void snapshot(struct fake *f)
+{
+	memset(f->changed, 0, f->n);
+	for (unsigned i = 0; i < f->next; i++)
+		if ((snap_live[i] = f->state[i] == LIVE))
+			memcpy(snap[i], f->page[i], PG);
+}
+
+static const char *check_changed(struct fake *f, unsigned *reports)
+{
+	for (unsigned i = 0; i < f->n; i++)
+		*reports += f->changed[i];
+	for (unsigned i = 0; i < f->next; i++) {
+		if (!snap_live[i] || f->state[i] != LIVE || f->changed[i])
+			continue;
+		for (unsigned k = 0; k < 512; k++)
+			if ((snap[i][k] & PTE_P) && f->page[i][k] != snap[i][k]) {
+				snprintf(why, sizeof why, "table page %u entry %u: 0x%llx became 0x%llx, not reported", i, k,
+				         ULL(snap[i][k]), ULL(f->page[i][k]));
+				return why;
+			}
+	}
+	return NULL;
+}
+
 static void test_random(void)
 {
 	struct fake *f = fake_new(2048);
-	unsigned op, ops = 4000, prot_ok = 0, prot_no = 0, splits = 0, cleared = 0;
+	unsigned op, ops = 4000, prot_ok = 0, prot_no = 0, splits = 0, cleared = 0, reports = 0;
 	const char *fail = NULL;
 	for (op = 0; op < ops && !fail; op++) {
 		unsigned kind = rnd(100), s, n;
+		snapshot(f);
 		if ((kind >= 30 && kind < 45) || rnd(4) == 0) {   /* whole regions: 2M maps, whole-leaf edits */
 			s = rnd(WIN_REGIONS) * 512;
 			n = (1 + rnd(WIN_REGIONS - s / 512)) * 512;
@@ -501,6 +542,8 @@ static void test_random(void)
 		}
 		if (!fail)
 			fail = compare(f);
+		if (!fail)
+			fail = check_changed(f, &reports);
 		if (fail)
 			printf("#   op %u: kind %u, pages %u+%u (va 0x%llx)\n", op, kind, s, n, ULL(va));
 	}
@@ -508,6 +551,7 @@ static void test_random(void)
 	ok(prot_ok > 300 && prot_no > 100 && splits > 100 && cleared > 500,
 	   "random: coverage (%u protects done, %u refused, %u splits, %u leaves cleared)", prot_ok, prot_no,
 	   splits, cleared);
+	ok(reports > 1000, "random: changed() reported %u table pages, each a page with a rewritten entry", reports);
 	destroy_ok(f, "random");
 }
 
