@@ -11,6 +11,17 @@
 
 #define PROBE_VA 0x400000ull
 
+/* Syscall events so far by how they arrived, over every vCPU. */
+static void arrivals(rf_platform *p, uint64_t *ring0, uint64_t *fault)
+{
+	*ring0 = *fault = 0;
+	struct rf_vcpu_stats st;
+	for (unsigned i = 0; rf_vcpu_stats(p, i, &st) == 0; i++) {
+		*ring0 += st.syscalls_ring0;
+		*fault += st.syscalls_fault;
+	}
+}
+
 static int run_probe(rf_platform *p, rf_memory *m, enum rf_syscall_mode *found)
 {
 	rf_as *as = NULL;
@@ -23,15 +34,17 @@ static int run_probe(rf_platform *p, rf_memory *m, enum rf_syscall_mode *found)
 	if ((r = rf_as_map(as, PROBE_VA, RF_HUGE_SIZE, m, 0, RF_PROT_READ | RF_PROT_EXEC, 0)) < 0)
 		goto out;
 	rf_context_regs(c)->rip = PROBE_VA;
-	rf_context_regs(c)->rcx = 0x1234;   /* what a stray jump to LSTAR would leave behind */
+	rf_context_regs(c)->rsp = PROBE_VA;
+	uint64_t ring0, fault, ring0_after, fault_after;
+	arrivals(p, &ring0, &fault);
 	struct rf_event ev;
 	if ((r = rf_switch(c, as, &ev)) < 0)
 		goto out;
-	uint64_t lstar = RING0_VA(RING0_OFF_syscall);
-	if (ev.type == RF_EVENT_SYSCALL && rf_context_regs(c)->rip == PROBE_VA + 2)
+	arrivals(p, &ring0_after, &fault_after);
+	bool syscall = ev.type == RF_EVENT_SYSCALL && rf_context_regs(c)->rip == PROBE_VA + 2;
+	if (syscall && ring0_after == ring0 + 1 && fault_after == fault)
 		*found = RF_SYSCALL_NATIVE;
-	else if (ev.type == RF_EVENT_PAGE_FAULT && ev.fault_addr == lstar && ev.rip == lstar &&
-	         rf_context_regs(c)->rcx == PROBE_VA + 2)
+	else if (syscall && fault_after == fault + 1 && ring0_after == ring0)
 		*found = RF_SYSCALL_VIA_FAULT;
 	else
 		r = rf_error(-ENOTSUP, "syscall probe: SYSCALL from ring 3 gave event %d vector %u at 0x%llx",
@@ -48,8 +61,7 @@ int platform_probe_syscall(rf_platform *p)
 {
 	rf_memory *m;
 	enum rf_syscall_mode found = RF_SYSCALL_AUTO;
-	/* Decode as hardware while probing: a fault at LSTAR then shows up as the page fault it is. */
-	p->mode = RF_SYSCALL_NATIVE;
+	p->mode = RF_SYSCALL_NATIVE;   /* decoding does not depend on it; it is only reported */
 	int r = rf_memory_create(p, RF_HUGE_SIZE, &m);
 	if (r < 0)
 		return r;

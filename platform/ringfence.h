@@ -184,6 +184,8 @@ struct rf_vcpu_stats {
 	uint64_t ring0_arrivals;     /* kick interrupts delivered in ring 0: 0 on a correct kernel */
 	uint64_t deadline_takebacks; /* kicks completed without the guest's help */
 	uint64_t injections_cancelled;
+	uint64_t syscalls_ring0;     /* SYSCALL entered ring 0 at LSTAR (hardware; kvm-pvm emulating ring 3) */
+	uint64_t syscalls_fault;     /* SYSCALL faulted at LSTAR in ring 3 (kvm-pvm), or a jump there */
 };
 /* -ENOENT if vCPU `vcpu` has not been created (see rf_platform_info().vcpus_created). */
 int rf_vcpu_stats(const rf_platform *p, unsigned vcpu, struct rf_vcpu_stats *out);

@@ -43,18 +43,26 @@ static bool at_stub(uint64_t rip, uint64_t stub)
 	return rip == stub || rip == stub + 2;
 }
 
-static void decode_syscall_port(const struct exit_view *x, struct exit_decoded *d)
+/* The syscall event, with RCX and R11 as SYSCALL left them (the user's next RIP and RFLAGS). */
+static void syscall_event(const struct exit_view *x, struct exit_decoded *d, uint64_t rsp,
+                          enum syscall_arrival how)
 {
-	/* Hardware path: SYSCALL entered ring 0 at LSTAR; RCX/R11 hold the user's RIP and RFLAGS. */
-	if (x->mode != RF_SYSCALL_NATIVE || (x->cs & 3) != 0 ||
-	    !at_stub(x->rip, RING0_VA(RING0_OFF_syscall)))
-		return shim_error(d, "syscall exit where none can happen", x->rip, x->cs);
 	d->kind = EXIT_USER_EVENT;
-	d->ev.type = RF_EVENT_SYSCALL;
-	d->ev.rip = x->rcx - 2;
+	d->arrival = how;
+	d->ev = (struct rf_event){ .type = RF_EVENT_SYSCALL, .rip = x->rcx - 2 };
 	d->rip = x->rcx;
 	d->rflags = x->r11;
-	d->rsp = x->rsp;
+	d->rsp = rsp;
+}
+
+static void decode_syscall_port(const struct exit_view *x, struct exit_decoded *d)
+{
+	/* SYSCALL entered ring 0 at LSTAR: always on hardware, and on kvm-pvm once it emulates ring 3
+	 * (after an iretq to a non-canonical RSP). Ring 3 cannot get here any other way: the gates
+	 * point elsewhere and the page is supervisor-only, so this is a syscall in every mode. */
+	if ((x->cs & 3) != 0 || !at_stub(x->rip, RING0_VA(RING0_OFF_syscall)))
+		return shim_error(d, "syscall exit where none can happen", x->rip, x->cs);
+	syscall_event(x, d, x->rsp, SYSCALL_RING0);
 }
 
 /* The user's RIP, RFLAGS and RSP from an interrupt frame (rip, cs, rflags, rsp, ss). */
@@ -121,17 +129,11 @@ void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 	d->ev.rip = f[0];
 	from_frame(d, f);
 
-	if ((f[1] & 3) == 0 && vector == 1 && x->mode == RF_SYSCALL_NATIVE &&
-	    f[0] == RING0_VA(RING0_OFF_syscall)) {
-		/* User code single-stepped into SYSCALL: hardware traps in ring 0 before the stub's
-		 * first instruction. RCX/R11 still hold the user's RIP and RFLAGS (with TF), so this
-		 * is the syscall; the step trap follows in ring 3 after it returns. */
-		d->kind = EXIT_USER_EVENT;
-		d->ev = (struct rf_event){ .type = RF_EVENT_SYSCALL, .rip = x->rcx - 2 };
-		d->rip = x->rcx;
-		d->rflags = x->r11;
-		d->rsp = f[3];
-		return;
+	if ((f[1] & 3) == 0 && vector == 1 && f[0] == RING0_VA(RING0_OFF_syscall)) {
+		/* User code single-stepped into SYSCALL, which entered ring 0: the trap comes before
+		 * the stub's first instruction. RCX/R11 still hold the user's RIP and RFLAGS (with TF),
+		 * so this is the syscall; the step trap follows in ring 3 after it returns. */
+		return syscall_event(x, d, f[3], SYSCALL_RING0);
 	}
 	if ((f[1] & 3) == 0) {
 		/* Ring 0 faulted. The only instruction allowed to is the iretq that loads the user's
@@ -147,18 +149,11 @@ void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 	}
 
 	d->kind = EXIT_USER_EVENT;
-	if (vector == 14 && x->mode == RF_SYSCALL_VIA_FAULT && x->cr2 == RING0_VA(RING0_OFF_syscall) &&
-	    f[0] == x->cr2) {
+	if (vector == 14 && x->cr2 == RING0_VA(RING0_OFF_syscall) && f[0] == x->cr2) {
 		/* kvm-pvm: SYSCALL jumped to LSTAR in ring 3 and faulted there. RCX/R11 were set by the
-		 * SYSCALL; a program that jumps here itself only gets a syscall it could have made. */
-		d->ev.type = RF_EVENT_SYSCALL;
-		d->ev.vector = 0;
-		d->ev.has_error_code = false;
-		d->ev.error_code = 0;
-		d->ev.rip = x->rcx - 2;
-		d->rip = x->rcx;
-		d->rflags = x->r11;
-		return;
+		 * SYSCALL; a program that jumps here itself, on any host, only gets a syscall it could
+		 * have made (to the RCX it chose, with the flags in its R11). */
+		return syscall_event(x, d, f[3], SYSCALL_FAULT);
 	}
 	if (vector == 14)
 		page_fault(&d->ev, x->cr2);

@@ -42,6 +42,29 @@ static int fetch(rf_context *c)
 	}
 }
 
+#define XSAVE_MXCSR     24    /* legacy area offsets (standard format) */
+#define XSAVE_XMM       160
+#define XSAVE_XSTATE_BV 512
+#define XFEATURE_SSE    2ull
+#define XFEATURE_YMM    4ull
+#define MXCSR_INIT      0x1f80u
+
+/* MXCSR is loaded whenever SSE or AVX is enabled, but KVM_SET_XSAVE copies it into the vCPU only
+ * when the image's XSTATE_BV marks SSE or AVX state: otherwise the vCPU keeps the MXCSR of the
+ * context it ran before. Spell an image's init SSE state out so that MXCSR always comes from it. */
+static void fpu_sse_explicit(unsigned char *img)
+{
+	uint64_t bv;
+	memcpy(&bv, img + XSAVE_XSTATE_BV, 8);
+	if (bv & (XFEATURE_SSE | XFEATURE_YMM))
+		return;
+	uint32_t mxcsr = MXCSR_INIT;
+	memcpy(img + XSAVE_MXCSR, &mxcsr, 4);
+	memset(img + XSAVE_XMM, 0, 16 * 16);
+	bv |= XFEATURE_SSE;
+	memcpy(img + XSAVE_XSTATE_BV, &bv, 8);
+}
+
 int vcpu_fpu_load(struct vcpu *v, rf_context *c)
 {
 	if (atomic_load(&c->fpu_live) == v)
@@ -51,6 +74,7 @@ int vcpu_fpu_load(struct vcpu *v, rf_context *c)
 		return r;
 	pthread_mutex_lock(&v->fpu_lock);
 	r = save_owner(v);
+	fpu_sse_explicit(c->fpu);
 	if (r == 0 && KVM_IOCTL(v->fd, KVM_SET_XSAVE, (struct kvm_xsave *)c->fpu) < 0)
 		r = rf_error(-errno, "KVM_SET_XSAVE: %s", strerror(errno));
 	if (r == 0) {

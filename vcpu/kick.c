@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The guarded interrupt-window state machine that turns a kick into an injected interrupt only
- * when the guest can take it (see vcpu.h and ../shared/docs/irq-window.md). No system calls. */
+ * when the guest can take it (see vcpu.h and docs/interrupt-injection.md). No system calls. */
 #include "vcpu.h"
 
 #define COUNT(sm, field) atomic_fetch_add_explicit(&(sm)->counts->field, 1, memory_order_relaxed)

@@ -5,13 +5,16 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <asm/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../ring0/ring0.h"
 #include "vcpu.h"
 
-/* RFLAGS bits user code may own; IF is forced on and IOPL, NT, VM, VIF, VIP forced off. */
-#define RFLAGS_USER 0x254fd5ull   /* CF PF AF ZF SF TF DF OF RF AC ID */
+/* RFLAGS bits user code may own (popf sets each of them in ring 3); IF is forced on and IOPL, VM,
+ * VIF, VIP and the reserved bits forced off. */
+#define RFLAGS_USER 0x254fd5ull   /* CF PF AF ZF SF TF IF DF OF NT RF AC ID */
 #define RFLAGS_IF   0x200ull
 
 /* Takes the user's state out of the vCPU into c: GPRs and FS/GS bases from the exit, RIP, RSP and
@@ -27,9 +30,29 @@ static void store_user_state(struct vcpu *v, rf_context *c, uint64_t rip, uint64
 	u->r12 = r->r12; u->r13 = r->r13; u->r14 = r->r14; u->r15 = r->r15;
 	u->rip = rip;
 	u->rsp = rsp;
-	u->rflags = rflags;
+	/* Only what user code can own: kvm-pvm can show VIF, VIP or reserved bits after a ring-3
+	 * iretq, and IF is always set in ring 3. */
+	u->rflags = (rflags & RFLAGS_USER) | RFLAGS_IF | 2;
 	u->fs_base = s->fs.base;
 	u->gs_base = s->gs.base;
+}
+
+/* DS, ES, FS and GS selectors are not part of a context (struct rf_regs): in 64-bit mode they carry
+ * nothing but the FS/GS bases, which are. Whatever user code loaded into them is reset at every
+ * load, so no context sees another's. FS/GS bases are set by the caller right after. */
+static bool reset_data_segments(struct kvm_sregs *s, const struct kvm_sregs *init)
+{
+	struct kvm_segment *seg[] = { &s->ds, &s->es, &s->fs, &s->gs };
+	const struct kvm_segment *want[] = { &init->ds, &init->es, &init->fs, &init->gs };
+	bool changed = false;
+	for (unsigned i = 0; i < 4; i++)
+		if (seg[i]->selector != want[i]->selector || seg[i]->unusable != want[i]->unusable) {
+			uint64_t base = seg[i]->base;
+			*seg[i] = *want[i];
+			seg[i]->base = base;
+			changed = true;
+		}
+	return changed;
 }
 
 /* Writes the context into the vCPU as an iret frame plus registers, so the next KVM_RUN starts at
@@ -64,6 +87,7 @@ static void load_context(struct vcpu *v, const rf_context *c, const rf_as *as, u
 		s->ss = v->init_sregs.ss;
 		sregs = true;
 	}
+	sregs |= reset_data_segments(s, &v->init_sregs);
 	if (s->cr3 != as->root || s->fs.base != u->fs_base || s->gs.base != u->gs_base) {
 		s->cr3 = as->root;
 		s->fs.base = u->fs_base;
@@ -111,6 +135,25 @@ bool vcpu_take_back(struct vcpu *v, rf_context *c)
 	return r->rip >= RING0_VA(RING0_OFF_iret) && r->rip <= RING0_VA(RING0_OFF_flush_iretq);
 }
 
+/* kvm-pvm runs guest ring 3 on the host CPU with the host thread's own DS, ES, FS and GS selectors
+ * and does not switch them: what user code loads there stays in this thread after KVM_RUN and is
+ * what the next context on this vCPU starts with. Put back the null selectors Linux gives a 64-bit
+ * thread. FS and GS go through arch_prctl, which reloads a null selector and keeps the base (a
+ * plain mov of a null selector clears the base on Intel). A no-op on any other KVM. */
+static void restore_host_selectors(void)
+{
+	uint16_t ds, es, fs, gs;
+	__asm__ volatile("mov %%ds, %0; mov %%es, %1; mov %%fs, %2; mov %%gs, %3"
+	                 : "=r"(ds), "=r"(es), "=r"(fs), "=r"(gs));
+	if (ds | es)
+		__asm__ volatile("mov %0, %%ds; mov %0, %%es" : : "r"(0));
+	unsigned long base;
+	if (fs && syscall(SYS_arch_prctl, ARCH_GET_FS, &base) == 0)
+		syscall(SYS_arch_prctl, ARCH_SET_FS, base);
+	if (gs && syscall(SYS_arch_prctl, ARCH_GET_GS, &base) == 0)
+		syscall(SYS_arch_prctl, ARCH_SET_GS, base);
+}
+
 static void consume_kick(void)
 {
 	sigset_t set;
@@ -120,6 +163,8 @@ static void consume_kick(void)
 	while (sigtimedwait(&set, NULL, &zero) == RF_KICK_SIGNAL)
 		;
 }
+
+#define COUNT(v, field) atomic_fetch_add_explicit(&(v)->ctr.field, 1, memory_order_relaxed)
 
 static int fatal_exit(struct vcpu *v, int err, const char *what)
 {
@@ -139,7 +184,7 @@ static int shim_exit(struct vcpu *v, rf_context *c, bool *fresh, struct rf_event
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1)
 		return fatal_exit(v, -EIO, "I/O exit that is not the shim's");
 	struct exit_view x = {
-		.mode = v->p->mode, .port = run->io.port, .rip = r->rip, .rsp = r->rsp, .rcx = r->rcx,
+		.port = run->io.port, .rip = r->rip, .rsp = r->rsp, .rcx = r->rcx,
 		.r11 = r->r11, .cs = s->cs.selector, .cr2 = s->cr2,
 		.stack_top = (const uint64_t *)(v->stack + 4096), .stack_top_va = v->stack_top_va,
 	};
@@ -147,6 +192,10 @@ static int shim_exit(struct vcpu *v, rf_context *c, bool *fresh, struct rf_event
 	exit_decode(&x, &d);
 	switch (d.kind) {
 	case EXIT_USER_EVENT:
+		if (d.arrival == SYSCALL_RING0)
+			COUNT(v, syscall_ring0);
+		else if (d.arrival == SYSCALL_FAULT)
+			COUNT(v, syscall_fault);
 		store_user_state(v, c, d.rip, d.rsp, d.rflags);
 		if (d.ev.type == RF_EVENT_INTERRUPTED) {
 			int k = vcpu_kick_exit(v, c, KX_KICK, fresh, ev);
@@ -183,8 +232,6 @@ static const char *exit_name(unsigned reason)
 	}
 }
 
-#define COUNT(v, field) atomic_fetch_add_explicit(&(v)->ctr.field, 1, memory_order_relaxed)
-
 /* The user state is in c, not in the guest: a wanted kick is reported without entering. */
 static int report_at_once(struct vcpu *v, rf_context *c, struct rf_event *ev)
 {
@@ -215,6 +262,7 @@ static int run_once(struct vcpu *v, rf_context *c, rf_as *as, bool *fresh, struc
 
 	int rr = ioctl(v->fd, KVM_RUN, 0);
 	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	restore_host_selectors();
 	if (rr < 0) {
 		if (errno != EINTR && errno != EAGAIN)
 			return fatal_exit(v, -errno, strerror(errno));

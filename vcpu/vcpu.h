@@ -41,7 +41,7 @@
 /* kick.c: the guarded interrupt-window state machine. Pure (no system calls, no clock): the run
  * loop reports what it observed at an exit, the machine answers with actions, the loop applies them
  * (KA_INJECT last, then KVM_RUN with nothing written in between). It injects only when the
- * predicate of ../shared/docs/irq-window.md holds, never twice for one kick, requests the window
+ * predicate of docs/interrupt-injection.md holds, never twice for one kick, requests the window
  * otherwise, and gives up on the guest at the deadline (KA_TAKE_BACK). */
 enum kick_exit {
 	KX_EINTR,        /* KVM_RUN returned EINTR (a signal or immediate_exit) */
@@ -135,6 +135,7 @@ struct vcpu {
 	unsigned last_cpl;
 	struct {
 		atomic_uint_fast64_t io, intr, window, other, requested, coalesced, immediate;
+		atomic_uint_fast64_t syscall_ring0, syscall_fault;
 	} ctr;
 };
 
@@ -173,7 +174,6 @@ bool vcpu_take_back(struct vcpu *v, rf_context *c);
 
 /* decode.c */
 struct exit_view {
-	enum rf_syscall_mode mode;
 	uint16_t port;              /* of the `out` that exited */
 	uint64_t rip, rsp, rcx, r11;
 	uint16_t cs;                /* selector at the exit */
@@ -189,8 +189,16 @@ enum exit_kind {
 	EXIT_SHIM_ERROR,            /* the shim itself failed: a platform bug or a broken host */
 };
 
+/* How a syscall event reached the shim (both are decoded in every mode; counted for the probe). */
+enum syscall_arrival {
+	SYSCALL_NONE,
+	SYSCALL_RING0,              /* SYSCALL entered ring 0 at LSTAR (its `out`, or a step trap there) */
+	SYSCALL_FAULT,              /* SYSCALL stayed in ring 3 and faulted on LSTAR's page (kvm-pvm) */
+};
+
 struct exit_decoded {
 	enum exit_kind kind;
+	enum syscall_arrival arrival;
 	struct rf_event ev;
 	uint64_t rip, rsp, rflags;
 	char why[96];               /* EXIT_SHIM_ERROR */

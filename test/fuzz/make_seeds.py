@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# Writes test/fuzz/seeds/: one hand-written input per interleaving of ../shared/docs/irq-window.md (the output is committed).
+# Writes test/fuzz/seeds/: one hand-written input per interleaving of docs/interrupt-injection.md (the output is committed).
 #
 # Each seed is text: an SPDX line, a title line, a `#! expect` line the replay checks against the run's counters
 # (so a seed that stops reaching its case fails), comments, and the steps (alphabet in harness.c).

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The KVM model behind the kick fuzzer: guest position, KVM's event queue, what KVM_RUN reports.
  *
- * Sources are those of ../shared/docs/irq-window.md. Simplifications, each chosen so that it cannot
+ * Sources are those of docs/interrupt-injection.md. Simplifications, each chosen so that it cannot
  * hide a wrong injection: the model enters the guest with one event delivery or one instruction per
  * step; an exception or NMI delivered while our vector waits in the interrupt slot drops it on a
  * kernel with fa7a549d (KVM clears the slot at the next exit) and, on the others, delivers it right

@@ -3,7 +3,7 @@
  *
  * Contracts:
  * - The model is the reference the state machine (vcpu/kick.c) is checked against; it follows
- *   ../shared/docs/irq-window.md ("what KVM does"). Where KVM's code was simplified, the comment in
+ *   docs/interrupt-injection.md ("what KVM does"). Where KVM's code was simplified, the comment in
  *   model.c says how and which way the simplification errs.
  * - The harness plays ringfence's run loop: it calls model_enter() for KVM_RUN, model_unit() for each
  *   guest step, and the model_* host operations for what the loop writes (KVM_INTERRUPT, the window

@@ -212,6 +212,17 @@ endguest h_int_kick
 guest h_int_pf
 	int $14
 endguest h_int_pf
+/* Two syscalls with a non-canonical RSP (kvm-pvm then emulates ring 3 and enters ring 0 at LSTAR),
+ * then RSP back from rbx and one more: each is a syscall event. Syscalls at +13, +15 and +20. */
+guest h_noncanon_rsp_syscall
+	movq %rsp, %rbx
+	movabsq $0x800000000000, %rsp
+	syscall
+	syscall
+	movq %rbx, %rsp
+	syscall
+	ud2
+endguest h_noncanon_rsp_syscall
 /* Single-stepping into SYSCALL: hardware delivers the #DB in ring 0 at LSTAR. */
 guest h_tf_syscall
 	pushfq
@@ -293,4 +304,67 @@ guest stress
 	jmp 1b
 endguest stress
 
+
+/* State a context cannot carry in struct rf_regs, dirtied: DS, ES, FS, GS loaded with the selector
+ * in edi (each load 2 bytes, at +0, +2, +4, +6: one that faults is skipped by the host), then
+ * MXCSR and the x87 control word (which it does carry, in its FPU image). Ends in ud2. */
+guest iso_dirty
+	movl %edi, %ds
+	movl %edi, %es
+	movl %edi, %fs
+	movl %edi, %gs
+	subq $16, %rsp
+	movl $0x9fc0, (%rsp)
+	ldmxcsr (%rsp)
+	movw $0x27f, 4(%rsp)
+	fldcw 4(%rsp)
+	addq $16, %rsp
+	ud2
+endguest iso_dirty
+
+/* Reads it all back: rax ds, rbx es, r9 fs, rdx gs, r10 ss, rsi MXCSR, rdi x87 control word,
+ * r8 RFLAGS; then a syscall. */
+guest iso_read
+	movq $0, %rax
+	movw %ds, %ax
+	movq $0, %rbx
+	movw %es, %bx
+	movq $0, %r9
+	movw %fs, %r9w
+	movq $0, %rdx
+	movw %gs, %dx
+	movq $0, %r10
+	movw %ss, %r10w
+	subq $16, %rsp
+	stmxcsr (%rsp)
+	movl (%rsp), %esi
+	fnstcw 4(%rsp)
+	movzwl 4(%rsp), %edi
+	addq $16, %rsp
+	pushfq
+	popq %r8
+	syscall
+	ud2
+endguest iso_read
+
+/* An iretq to the next instruction with flags ring 3 cannot own: IOPL 3, VIF, VIP, reserved bits
+ * 3, 5 and 15, plus AC and DF which it can. Then ud2. */
+guest iso_iret_flags
+	movq %rsp, %rbx
+	leaq 1f(%rip), %rax
+	pushq $RING0_SEL_UDATA
+	pushq %rbx
+	pushq $0x1f3e2a
+	pushq $RING0_SEL_UCODE
+	pushq %rax
+	iretq
+1:	ud2
+endguest iso_iret_flags
+
+/* wrfsbase of rdi, then a syscall. */
+guest iso_wrfsbase
+	wrfsbase %rdi
+	syscall
+	ud2
+endguest iso_wrfsbase
 	.section .note.GNU-stack,"",@progbits

@@ -29,6 +29,10 @@ GUEST(h_int_kick);
 GUEST(h_int_pf);
 GUEST(h_load_kernel_cs);
 GUEST(h_tf_syscall);
+GUEST(h_noncanon_rsp_syscall);
+
+/* kvm-pvm (SYSCALL faulting at LSTAR in ring 3) raises #UD for `int n` without entering the gate. */
+static bool host_is_kvm_pvm;
 
 #define ANY_ERR 0xffffffffu
 
@@ -79,6 +83,13 @@ static void run_one(struct kt *t, const struct hostile *h)
 		match = true;
 	if (h->type == RF_EVENT_PAGE_FAULT)
 		match = match && ev.fault_addr == h->fault_addr && ev.access == h->access && ev.present;
+	/* An int n that never reaches its gate is as good as the #GP: nothing of ring 0 ran. */
+	bool int_n = h->start == h_int_kick_start || h->start == h_int_pf_start;
+	if (int_n && host_is_kvm_pvm && ev.type == RF_EVENT_EXCEPTION && ev.vector == RF_VEC_UD && !ev.error_code &&
+	    ev.rip == KT_CODE_VA) {
+		printf("# %s: #UD on kvm-pvm (the gate was not entered)\n", h->what);
+		match = true;
+	}
 	ok(match, "%s: %s (got type %d %s err 0x%x addr 0x%llx access %u)", h->what, rf_vector_name(h->vector),
 	   ev.type, rf_vector_name(ev.vector), ev.error_code, (unsigned long long)ev.fault_addr, ev.access);
 	ordinary_code_still_runs(t, h->what);
@@ -105,58 +116,90 @@ static const struct hostile cases[] = {
 	PF("write the ring-0 stack", store, 0, stack + 4000, stack + 4000, RF_ACCESS_WRITE),
 };
 
-static void test_native_lstar(struct kt *t)
+/* A program that jumps to LSTAR itself gets what the kvm-pvm syscall path gives it on every host: a
+ * syscall event returning to the RCX it chose, with its R11 as flags, privileged bits dropped.
+ * Nothing it could not have had with a SYSCALL. */
+static void test_jump_to_lstar(struct kt *t, const char *mode)
 {
-	/* On hardware KVM a jump to LSTAR is just a fetch from a supervisor page. */
-	uint64_t lstar = RING0_VA(RING0_OFF_syscall);
-	struct hostile h = PF("jump to LSTAR (hardware path)", jump, lstar, 0, lstar, RF_ACCESS_EXEC);
-	run_one(t, &h);
-}
-
-/* The kvm-pvm path, forced: a jump to LSTAR with a chosen RCX is just a syscall returning there. */
-static void test_via_fault_lstar(enum rf_syscall_mode host_mode)
-{
-	struct kt t;
-	struct rf_platform_options o = { .syscall_mode = RF_SYSCALL_VIA_FAULT };
-	kt_init(&t, &o);
-	KT_LOAD(&t, jump);
-	struct rf_regs *r = rf_context_regs(t.c);
+	KT_LOAD(t, jump);
+	struct rf_regs *r = rf_context_regs(t->c);
 	r->rax = RING0_VA(RING0_OFF_syscall);
 	r->rcx = KT_CODE_VA + 0x100;
-	r->r11 = 0x246;
+	r->r11 = 0x246 | 0x3000 | 0x180000;   /* IOPL 3, VIF, VIP */
 	struct rf_event ev;
-	if (kt_switch(&t, &ev)) {
+	if (kt_switch(t, &ev)) {
 		ok(ev.type == RF_EVENT_SYSCALL && r->rip == KT_CODE_VA + 0x100 && (r->rflags & 0xff) == 0x46,
-		   "via-fault mode: jump to LSTAR is a syscall returning to rcx with r11's flags (type %d rip 0x%llx)",
+		   "%s: jump to LSTAR is a syscall returning to rcx with r11's flags (type %d rip 0x%llx)", mode,
 		   ev.type, (unsigned long long)r->rip);
-		ok(ev.rip == KT_CODE_VA + 0xfe, "via-fault mode: event rip is rcx - 2");
+		ok(ev.rip == KT_CODE_VA + 0xfe, "%s: jump to LSTAR: event rip is rcx - 2", mode);
+		ok(!(r->rflags & 0x1b3000), "%s: jump to LSTAR: IOPL, VIF, VIP dropped (0x%llx)", mode,
+		   (unsigned long long)r->rflags);
 	}
-	/* On a hardware host a real syscall exits on the native port, which this mode must refuse
-	 * to trust; on kvm-pvm it is the ordinary syscall path. */
+}
+
+/* regression syscall_arrives_either_way: with the non-canonical RSP sequence kvm-pvm emulates ring 3
+ * and SYSCALL enters ring 0 at LSTAR; hardware enters ring 0 anyway. Whatever the probe found (or
+ * the mode forced), every syscall is an event and the platform keeps working. */
+static void test_noncanonical_rsp_syscalls(struct kt *t, const char *mode)
+{
+	KT_LOAD(t, h_noncanon_rsp_syscall);
+	struct rf_regs *r = rf_context_regs(t->c);
+	struct rf_event ev;
+	for (unsigned i = 0; i < 2; i++) {
+		int rc = rf_switch(t->c, t->as, &ev);
+		ok(rc == 0 && ev.type == RF_EVENT_SYSCALL && r->rsp == 0x800000000000ull && ev.rip == KT_CODE_VA + 13 + 2 * i,
+		   "%s: syscall %u with a non-canonical RSP is a syscall (rc %d %s, type %d, rsp 0x%llx, rip 0x%llx)",
+		   mode, i + 1, rc, rc ? rf_last_error() : "", ev.type, (unsigned long long)r->rsp,
+		   (unsigned long long)ev.rip);
+		if (rc)
+			return;
+	}
+	int rc = rf_switch(t->c, t->as, &ev);   /* RSP restored from rbx, one more syscall */
+	ok(rc == 0 && ev.type == RF_EVENT_SYSCALL && r->rsp == KT_STACK_TOP,
+	   "%s: after restoring RSP the next syscall is an event (rc %d, type %d)", mode, rc, ev.type);
+	/* The host sets a non-canonical RSP itself: the iretq accepts it, SYSCALL still arrives. */
+	KT_LOAD(t, regs_roundtrip);
+	r->rsp = 0xfff0000000000000ull;
+	rc = rf_switch(t->c, t->as, &ev);
+	ok(rc == 0 && ev.type == RF_EVENT_SYSCALL && r->rsp == 0xfff0000000000000ull,
+	   "%s: a host-set non-canonical RSP, then syscall: a syscall event (rc %d %s, type %d)", mode, rc,
+	   rc ? rf_last_error() : "", ev.type);
+	ordinary_code_still_runs(t, "non-canonical RSP syscalls");
+}
+
+/* Both arrivals decode whatever mode the platform was created in: forced native and forced
+ * via-fault run the same checks as the probed one. */
+static void test_forced_mode(enum rf_syscall_mode m, const char *name)
+{
+	struct kt t;
+	struct rf_platform_options o = { .syscall_mode = m };
+	kt_init(&t, &o);
 	KT_LOAD(&t, regs_roundtrip);
-	int rc = rf_switch(t.c, t.as, &ev);
-	if (host_mode == RF_SYSCALL_NATIVE)
-		ok(rc == -EIO, "via-fault mode on a hardware host: a native syscall exit is refused (%d)", rc);
-	else
-		ok(rc == 0 && ev.type == RF_EVENT_SYSCALL, "via-fault mode on kvm-pvm: syscall works");
-	KT_LOAD(&t, jump);
-	r->rax = RING0_VA(RING0_OFF_syscall);
-	r->rcx = KT_CODE_VA + 0x40;
-	rc = rf_switch(t.c, t.as, &ev);
-	ok(rc == 0 && ev.type == RF_EVENT_SYSCALL && r->rip == KT_CODE_VA + 0x40,
-	   "via-fault mode: the vCPU works after a refused exit");
+	struct rf_event ev;
+	if (kt_switch(&t, &ev))
+		ok(ev.type == RF_EVENT_SYSCALL, "%s: a plain syscall is a syscall", name);
+	test_jump_to_lstar(&t, name);
+	test_noncanonical_rsp_syscalls(&t, name);
 	kt_fini(&t);
 }
 
-/* Single-stepping into SYSCALL: on hardware the #DB arrives in ring 0 at LSTAR. */
+/* Single-stepping into SYSCALL: on hardware the #DB arrives in ring 0 at LSTAR and is the syscall;
+ * on kvm-pvm SYSCALL faults at LSTAR. Either way: the syscall, then ud2's #UD (a fault ends the
+ * step before it can trap). */
 static void test_tf_syscall(struct kt *t)
 {
 	KT_LOAD(t, h_tf_syscall);
 	struct rf_event ev;
 	memset(&ev, 0, sizeof ev);
 	int rc = rf_switch(t->c, t->as, &ev);
-	ok(rc == 0, "TF then syscall: an event (%d %s)", rc, rc ? rf_last_error() : "");
-	printf("# TF+syscall gave type %d %s at 0x%llx\n", ev.type, rf_vector_name(ev.vector), (unsigned long long)ev.rip);
+	ok(rc == 0 && ev.type == RF_EVENT_SYSCALL && ev.rip == KT_CODE_VA + 10 &&
+	   (rf_context_regs(t->c)->rflags & 0x100),
+	   "TF then syscall: the syscall, TF kept in the user's flags (%d %s; type %d %s at 0x%llx)", rc,
+	   rc ? rf_last_error() : "", ev.type, rf_vector_name(ev.vector), (unsigned long long)ev.rip);
+	rc = rf_switch(t->c, t->as, &ev);
+	ok(rc == 0 && ev.type == RF_EVENT_EXCEPTION && ev.vector == RF_VEC_UD && ev.rip == KT_CODE_VA + 12,
+	   "TF then syscall: then ud2's #UD (type %d %s at 0x%llx)", ev.type, rf_vector_name(ev.vector),
+	   (unsigned long long)ev.rip);
 	ordinary_code_still_runs(t, "TF then syscall");
 }
 
@@ -164,13 +207,17 @@ int main(void)
 {
 	struct kt t;
 	kt_init(&t, NULL);
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		run_one(&t, &cases[i]);
-	test_native_lstar(&t);
-	test_tf_syscall(&t);
 	struct rf_platform_info info;
 	rf_platform_info(t.p, &info);
+	host_is_kvm_pvm = info.syscall_mode == RF_SYSCALL_VIA_FAULT;
+	printf("# host: SYSCALL %s\n", host_is_kvm_pvm ? "faults at LSTAR in ring 3 (kvm-pvm)" : "enters ring 0 (hardware)");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_one(&t, &cases[i]);
+	test_jump_to_lstar(&t, "probed mode");
+	test_noncanonical_rsp_syscalls(&t, "probed mode");
+	test_tf_syscall(&t);
 	kt_fini(&t);
-	test_via_fault_lstar(info.syscall_mode);
+	test_forced_mode(RF_SYSCALL_NATIVE, "forced native");
+	test_forced_mode(RF_SYSCALL_VIA_FAULT, "forced via-fault");
 	return tap_done();
 }
