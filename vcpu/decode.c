@@ -135,6 +135,18 @@ void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 		 * so this is the syscall; the step trap follows in ring 3 after it returns. */
 		return syscall_event(x, d, f[3], SYSCALL_RING0);
 	}
+	if ((f[1] & 3) == 0 && vector == 14 && f[0] == x->cr2 && x->cr2 == (uint32_t)RING0_VA(RING0_OFF_syscall)) {
+		/* kvm-pvm lets a ring-3 iretq load a 32-bit code segment; a SYSCALL from there enters
+		 * ring 0 at LSTAR cut to 32 bits and faults on the fetch. Hardware with Intel's rules
+		 * raises #UD for SYSCALL outside 64-bit mode, and that is what the caller gets: the
+		 * fault at the instruction, with the state SYSCALL saved (RCX, R11, RSP untouched). */
+		d->kind = EXIT_USER_EVENT;
+		d->ev = (struct rf_event){ .type = RF_EVENT_EXCEPTION, .vector = RF_VEC_UD, .rip = x->rcx - 2 };
+		d->rip = x->rcx - 2;
+		d->rflags = x->r11;
+		d->rsp = f[3];
+		return;
+	}
 	if ((f[1] & 3) == 0) {
 		/* Ring 0 faulted. The only instruction allowed to is the iretq that loads the user's
 		 * state (a non-canonical RIP, say): the user's state is then still the context's. */
@@ -154,6 +166,15 @@ void exit_decode(const struct exit_view *x, struct exit_decoded *d)
 		 * SYSCALL; a program that jumps here itself, on any host, only gets a syscall it could
 		 * have made (to the RCX it chose, with the flags in its R11). */
 		return syscall_event(x, d, f[3], SYSCALL_FAULT);
+	}
+	if (vector == 14 && x->cr2 >= RF_USER_END && x->cr2 < ~(RF_USER_END - 1)) {
+		/* kvm-pvm reports an access that runs into the non-canonical hole (a read across
+		 * 0x7fffffffffff, code running off the top of user space) as a #PF there; hardware
+		 * raises #GP(0), and so does this. */
+		d->ev.type = RF_EVENT_EXCEPTION;
+		d->ev.vector = RF_VEC_GP;
+		d->ev.error_code = 0;
+		return;
 	}
 	if (vector == 14)
 		page_fault(&d->ev, x->cr2);

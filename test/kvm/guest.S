@@ -367,4 +367,18 @@ guest iso_wrfsbase
 	syscall
 	ud2
 endguest iso_wrfsbase
+/* An iretq to the next instruction with CS = the user DATA selector, then a syscall. Hardware
+ * refuses the iretq (#GP with the selector); kvm-pvm accepts it and runs on as 32-bit code. */
+guest h_iret_cs_udata
+	movq %rsp, %rbx
+	leaq 1f(%rip), %rax
+	pushq $RING0_SEL_UDATA
+	pushq %rbx
+	pushq $0x202
+	pushq $RING0_SEL_UDATA
+	pushq %rax
+	iretq
+1:	syscall
+	ud2
+endguest h_iret_cs_udata
 	.section .note.GNU-stack,"",@progbits

@@ -30,6 +30,7 @@ GUEST(h_int_pf);
 GUEST(h_load_kernel_cs);
 GUEST(h_tf_syscall);
 GUEST(h_noncanon_rsp_syscall);
+GUEST(h_iret_cs_udata);
 
 /* kvm-pvm (SYSCALL faulting at LSTAR in ring 3) raises #UD for `int n` without entering the gate. */
 static bool host_is_kvm_pvm;
@@ -203,6 +204,52 @@ static void test_tf_syscall(struct kt *t)
 	ordinary_code_still_runs(t, "TF then syscall");
 }
 
+/* regression compat_syscall_is_ud: kvm-pvm accepted a ring-3 iretq to CS 0x1b and the SYSCALL
+ * after it faulted inside the shim (rf_switch failed). Hardware refuses the iretq with #GP(0x18);
+ * on kvm-pvm the syscall is reported as the #UD Intel CPUs raise for SYSCALL outside 64-bit mode. */
+static void test_iret_to_data_cs(struct kt *t)
+{
+	KT_LOAD(t, h_iret_cs_udata);
+	struct rf_event ev;
+	memset(&ev, 0, sizeof ev);
+	int rc = rf_switch(t->c, t->as, &ev);
+	bool gp = ev.type == RF_EVENT_EXCEPTION && ev.vector == RF_VEC_GP && (ev.error_code & ~3u) == 0x18;
+	bool ud = host_is_kvm_pvm && ev.type == RF_EVENT_EXCEPTION && ev.vector == RF_VEC_UD &&
+	          ev.rip == KT_CODE_VA + 23;
+	/* TCG with SMAP: the iretq's own frame read faults first (see run_one). */
+	bool tcg = ev.type == RF_EVENT_PAGE_FAULT && ev.fault_addr >= KT_STACK_VA && ev.fault_addr < KT_STACK_TOP;
+	ok(rc == 0 && (gp || ud || tcg), "iretq to CS 0x1b then syscall: %s (rc %d %s; type %d %s err 0x%x at 0x%llx)",
+	   gp ? "#GP(0x18) at the iretq" : ud ? "#UD at the syscall (kvm-pvm)" : tcg ? "#PF on the frame (TCG, SMAP)" : "?",
+	   rc, rc ? rf_last_error() : "", ev.type, rf_vector_name(ev.vector), ev.error_code, (unsigned long long)ev.rip);
+	ordinary_code_still_runs(t, "iretq to CS 0x1b");
+}
+
+/* regression noncanonical_pf_is_gp: kvm-pvm reported these as #PF at 0x800000000000. */
+static void test_top_of_user_space(struct kt *t)
+{
+	uint64_t top = RF_USER_END - RF_PAGE_SIZE;
+	if (!ok(rf_as_map(t->as, top, RF_PAGE_SIZE, t->mem, KT_MEM_SIZE - RF_PAGE_SIZE,
+	                  RF_PROT_READ | RF_PROT_WRITE | RF_PROT_EXEC, 0) == 0, "map the top user page"))
+		return;
+	memset(t->host + KT_MEM_SIZE - RF_PAGE_SIZE, 0x90, RF_PAGE_SIZE);   /* nops up to the end */
+	KT_LOAD(t, load);
+	rf_context_regs(t->c)->rdi = RF_USER_END - 2;
+	struct rf_event ev;
+	if (kt_switch(t, &ev))
+		ok(ev.type == RF_EVENT_EXCEPTION && ev.vector == RF_VEC_GP && ev.error_code == 0 && ev.rip == KT_CODE_VA,
+		   "an 8-byte read across the top of user space: #GP(0) at the load (type %d %s err 0x%x addr 0x%llx)",
+		   ev.type, rf_vector_name(ev.vector), ev.error_code, (unsigned long long)ev.fault_addr);
+	KT_LOAD(t, jump);
+	rf_context_regs(t->c)->rax = RF_USER_END - 2;
+	if (kt_switch(t, &ev))
+		ok(ev.type == RF_EVENT_EXCEPTION && ev.vector == RF_VEC_GP && ev.error_code == 0 &&
+		   (ev.rip == RF_USER_END || ev.rip == RF_USER_END - 1),
+		   "code running off the top of user space: #GP(0) (type %d %s at 0x%llx)", ev.type,
+		   rf_vector_name(ev.vector), (unsigned long long)ev.rip);
+	ok(rf_as_unmap(t->as, top, RF_PAGE_SIZE) == 0, "unmap the top user page");
+	ordinary_code_still_runs(t, "the top of user space");
+}
+
 int main(void)
 {
 	struct kt t;
@@ -216,6 +263,8 @@ int main(void)
 	test_jump_to_lstar(&t, "probed mode");
 	test_noncanonical_rsp_syscalls(&t, "probed mode");
 	test_tf_syscall(&t);
+	test_iret_to_data_cs(&t);
+	test_top_of_user_space(&t);
 	kt_fini(&t);
 	test_forced_mode(RF_SYSCALL_NATIVE, "forced native");
 	test_forced_mode(RF_SYSCALL_VIA_FAULT, "forced via-fault");

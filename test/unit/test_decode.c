@@ -309,12 +309,49 @@ static void test_all_vectors(void)
 	ok(!bad, "vector_has_error_code is false for vectors 32-255 (%u wrong)", bad);
 }
 
+/* kvm-pvm oddities reported as hardware would report them. */
+static void test_hardware_events(void)
+{
+	/* regression noncanonical_pf_is_gp: a #PF whose address is in the non-canonical hole. */
+	static const uint64_t holes[] = { 0x800000000000ull, 0x800000000007ull, 0xffff7fffffffffffull };
+	for (unsigned i = 0; i < 3; i++) {
+		struct frame fr = user;
+		fr.err = 0x14;
+		struct exit_view x = vec_exit(14, true, fr, holes[i]);
+		struct exit_decoded d = dec(&x);
+		ok(d.kind == EXIT_USER_EVENT && d.ev.type == RF_EVENT_EXCEPTION && d.ev.vector == RF_VEC_GP &&
+		   d.ev.has_error_code && d.ev.error_code == 0 && from_frame(&d, &fr),
+		   "#PF at non-canonical 0x%llx is reported as #GP(0)", (unsigned long long)holes[i]);
+	}
+	struct frame fr = user;
+	fr.err = 0x4;
+	struct exit_view x = vec_exit(14, true, fr, 0x7ffffffff000ull);
+	struct exit_decoded d = dec(&x);
+	ok(d.ev.type == RF_EVENT_PAGE_FAULT && d.ev.fault_addr == 0x7ffffffff000ull, "the top user page stays a #PF");
+
+	/* regression compat_syscall_is_ud: SYSCALL from a 32-bit code segment faults in ring 0 at the
+	 * truncated LSTAR; the user gets #UD at its syscall. */
+	uint64_t lstar32 = (uint32_t)SYSCALL_VA;
+	fr = (struct frame){ 0x10, lstar32, KCS, 0x2, 0x7ffffffde000, 0x10 };
+	x = vec_exit(14, true, fr, lstar32);
+	x.rcx = 0x401236;
+	x.r11 = 0x246;
+	d = dec(&x);
+	ok(d.kind == EXIT_USER_EVENT && d.ev.type == RF_EVENT_EXCEPTION && d.ev.vector == RF_VEC_UD &&
+	   d.ev.rip == 0x401234 && d.rip == 0x401234 && d.rflags == 0x246 && d.rsp == fr.rsp,
+	   "ring-0 #PF at the 32-bit LSTAR: #UD at the user's syscall, state from rcx/r11/rsp");
+	fr.rip = lstar32 + 8;
+	x = vec_exit(14, true, fr, lstar32 + 8);
+	shim_error(&x, "a ring-0 #PF elsewhere near the 32-bit LSTAR");
+}
+
 int main(void)
 {
 	test_syscall();
 	test_page_fault();
 	test_exceptions();
 	test_ring0();
+	test_hardware_events();
 	test_all_vectors();
 	return tap_done();
 }
