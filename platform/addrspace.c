@@ -104,7 +104,8 @@ static int touch_tables(rf_as *as)
 			as_sys_pt_mem(p, &m);
 			pt_tables(&m, as->root, zap_add, &b);
 		} else {
-			qsort(as->dirty, as->n_dirty, sizeof *as->dirty, cmp_u64);
+			if (as->n_dirty)   /* qsort wants a valid pointer even for no elements */
+				qsort(as->dirty, as->n_dirty, sizeof *as->dirty, cmp_u64);
 			for (unsigned i = 0; i < as->n_dirty; i++)
 				vcpu_zap_add(&b, as->dirty[i]);
 		}

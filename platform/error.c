@@ -5,7 +5,7 @@
 
 #include "platform.h"
 
-static __thread char last[256];
+static __thread char last[512];   /* room for a fatal exit's last exits */
 
 int rf_error(int err, const char *fmt, ...)
 {

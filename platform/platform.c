@@ -192,6 +192,7 @@ int rf_platform_create(const struct rf_platform_options *opts, rf_platform **out
 	p->max_vcpus = o.max_vcpus ? o.max_vcpus : (unsigned)(ncpu > 1 ? 2 * ncpu : 2);
 	p->gpa_next = RF_USER_GPA_BASE;
 	p->kick_deadline_ns = o.kick_deadline_ns ? o.kick_deadline_ns : 20000000;
+	p->exit_log_fd = o.exit_log_fd;
 	int r;
 	if (p->max_vcpus > RING0_MAINT_VCPU) {
 		r = rf_error(-EINVAL, "max_vcpus %u above the shim's %u", p->max_vcpus, RING0_MAINT_VCPU);

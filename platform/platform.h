@@ -87,6 +87,7 @@ struct rf_platform {
 	enum rf_mmu mmu;               /* AUTO while probing: edits are then not touched */
 	unsigned max_vcpus;
 	uint64_t kick_deadline_ns;
+	int exit_log_fd;
 	unsigned phys_bits;
 	uint64_t xcr0;
 	uint64_t cr4_extra;            /* SMEP/SMAP/UMIP/FSGSBASE where the guest CPU has them */

@@ -59,6 +59,9 @@ struct rf_platform_options {
 	                                    * completed without it (see rf_kick) */
 	enum rf_mmu mmu;                   /* AUTO, or SHADOW to force the shadow-MMU path (tests);
 	                                    * DIRECT cannot be forced: it would be unsafe where wrong */
+	int exit_log_fd;                   /* > 0: a fatal exit (triple fault, failed entry, KVM internal
+	                                    * error, shim error) writes its vCPU's last 64 exits here, one
+	                                    * line each; 0: none. The error sentence always has the last 3 */
 };
 
 struct rf_platform_info {

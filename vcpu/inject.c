@@ -170,6 +170,7 @@ int vcpu_kick_exit(struct vcpu *v, rf_context *c, enum kick_exit x, bool *fresh,
 	struct kick_obs o;
 	observe(v, c, x, *fresh, &o);
 	unsigned acts = kick_sm_step(&v->sm, &o);
+	exit_log_kick(&v->log, acts, v->sm.armed, v->sm.in_flight);
 	int r = apply(v, acts);
 	if (r < 0)
 		return r;

@@ -166,11 +166,16 @@ static void consume_kick(void)
 
 #define COUNT(v, field) atomic_fetch_add_explicit(&(v)->ctr.field, 1, memory_order_relaxed)
 
+/* Ends the switch with an error that carries the vCPU's last exits (all of them to the platform's
+ * exit_log_fd, if one was given), then resets the vCPU. */
 static int fatal_exit(struct vcpu *v, int err, const char *what)
 {
 	struct kvm_run *run = v->run;
-	rf_error(err, "vCPU %u: %s (exit reason %u, rip 0x%llx, cs 0x%x)", v->id, what, run->exit_reason,
-	         (unsigned long long)run->s.regs.regs.rip, run->s.regs.sregs.cs.selector);
+	char recent[200];
+	exit_log_summary(&v->log, recent, sizeof recent);
+	exit_log_dump(&v->log, v->p->exit_log_fd, v->id, what);
+	rf_error(err, "vCPU %u: %s (exit reason %u, rip 0x%llx, cs 0x%x; last exits: %s)", v->id, what,
+	         run->exit_reason, (unsigned long long)run->s.regs.regs.rip, run->s.regs.sregs.cs.selector, recent);
 	vcpu_reset(v);   /* also drops anything queued, so no other context inherits it */
 	return err;
 }
@@ -261,11 +266,13 @@ static int run_once(struct vcpu *v, rf_context *c, rf_as *as, bool *fresh, struc
 	}
 
 	int rr = ioctl(v->fd, KVM_RUN, 0);
+	int err = rr < 0 ? errno : 0;
 	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	restore_host_selectors();
+	exit_log_add(&v->log, run, err);
 	if (rr < 0) {
-		if (errno != EINTR && errno != EAGAIN)
-			return fatal_exit(v, -errno, strerror(errno));
+		if (err != EINTR && err != EAGAIN)
+			return fatal_exit(v, -err, strerror(err));
 		COUNT(v, intr);
 		consume_kick();
 		if (atomic_load(&as->gen) != v->loaded_gen)

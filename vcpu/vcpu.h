@@ -102,6 +102,30 @@ unsigned kick_sm_rearm(struct kick_sm *sm, uint64_t now_ns);
 /* The injection predicate alone (for tests). */
 bool kick_can_inject(const struct kick_sm *sm, const struct kick_obs *o);
 
+/* record.c: each vCPU's last EXIT_LOG_SIZE exits. Written only by the thread running the vCPU;
+ * read when that thread reports a fatal exit. */
+#define EXIT_LOG_SIZE 64
+struct exit_rec {
+	uint64_t seq, t_ns;
+	int err;                    /* KVM_RUN's errno (EINTR), or 0 with reason */
+	uint32_t reason;
+	uint16_t port, cs;
+	uint64_t rip, rsp, cr2, rflags;
+	uint8_t exc_nr, irq_nr, exc_injected, exc_pending, nmi_injected, nmi_pending, irq_injected, shadow;
+	uint8_t ready, if_flag, kick_armed, kick_in_flight;
+	unsigned kick_acts;         /* KA_* the kick machine answered at this exit */
+};
+struct exit_log {
+	struct exit_rec r[EXIT_LOG_SIZE];
+	uint64_t n;                 /* exits recorded; r[(n - 1) % SIZE] is the newest */
+};
+void exit_log_add(struct exit_log *log, const struct kvm_run *run, int err);
+void exit_log_kick(struct exit_log *log, unsigned acts, bool armed, bool in_flight);
+int exit_rec_format(const struct exit_rec *e, uint64_t t0, char *buf, size_t len);
+void exit_log_summary(const struct exit_log *log, char *buf, size_t len);
+/* Writes a header naming `why` and every record, one line each, to fd (nothing if fd <= 0). */
+void exit_log_dump(const struct exit_log *log, int fd, unsigned vcpu, const char *why);
+
 struct vcpu {
 	rf_platform *p;
 	unsigned id;
@@ -133,6 +157,7 @@ struct vcpu {
 	bool takeback_declined;     /* a take-back found no clean state: the next one resets */
 	uint64_t last_rip;          /* at the last observed exit, to tell guest progress */
 	unsigned last_cpl;
+	struct exit_log log;
 	struct {
 		atomic_uint_fast64_t io, intr, window, other, requested, coalesced, immediate;
 		atomic_uint_fast64_t syscall_ring0, syscall_fault;

@@ -381,4 +381,8 @@ guest h_iret_cs_udata
 1:	syscall
 	ud2
 endguest h_iret_cs_udata
+/* Just #UD. */
+guest ud2_only
+	ud2
+endguest ud2_only
 	.section .note.GNU-stack,"",@progbits

@@ -28,7 +28,11 @@ struct kt {
 static inline void kt_init(struct kt *t, const struct rf_platform_options *opts)
 {
 	memset(t, 0, sizeof *t);
-	int r = rf_platform_create(opts, &t->p);
+	/* A fatal exit in a test writes its vCPU's last exits to stderr (the test log). */
+	struct rf_platform_options o = opts ? *opts : (struct rf_platform_options){ 0 };
+	if (!o.exit_log_fd)
+		o.exit_log_fd = 2;
+	int r = rf_platform_create(&o, &t->p);
 	if (r == -ENOENT || r == -EACCES || r == -ENODEV || r == -ENXIO)
 		tap_skip_all(rf_last_error());
 	if (r < 0) {
