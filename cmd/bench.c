@@ -36,7 +36,8 @@ struct bench {
 
 typedef int (*measure_fn)(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 
-enum { F_OUT, F_FAULT, F_UD, F_SYSCALL, F_PF, F_KICK_SPIN, F_KICK_STORM, F_PTRACE, F_NATIVE, F_COUNT };
+enum { F_OUT, F_FAULT, F_UD, F_SYSCALL, F_PF, F_KICK_SPIN, F_KICK_STORM, F_REMAP, F_UNMAP1, F_UNMAP64,
+       F_UNMAP512, F_PTRACE, F_NATIVE, F_COUNT };
 
 struct figure {
 	const char *name;
@@ -103,6 +104,26 @@ static int kick_spin(struct bench *b, unsigned warmup, unsigned batch, uint64_t 
 static int kick_storm(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
 {
 	return bench_kick(b->p, true, warmup / 10, batch, ns, n);
+}
+
+static int remap(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	return bench_remap(b->p, warmup, batch, ns, n);
+}
+
+static int unmap1(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	return bench_unmap(b->p, 1, warmup, batch, ns, n);
+}
+
+static int unmap64(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	return bench_unmap(b->p, 64, warmup, batch, ns, n);
+}
+
+static int unmap512(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	return bench_unmap(b->p, 512, warmup, batch, ns, n);
 }
 
 static int bench_setup(struct bench *b)
@@ -231,21 +252,28 @@ static const struct row rows[] = {
 	{ NULL, F_PF, F_FAULT },
 	{ NULL, F_KICK_SPIN, F_FAULT },
 	{ NULL, F_KICK_STORM, F_FAULT },
+	{ NULL, F_REMAP, F_FAULT },
+	{ NULL, F_UNMAP1, F_FAULT },
+	{ NULL, F_UNMAP64, F_FAULT },
+	{ NULL, F_UNMAP512, F_FAULT },
 	{ NULL, F_PTRACE, F_PTRACE },
 	{ NULL, F_NATIVE, F_NATIVE },
 	{ "syscall_vs_ptrace", F_SYSCALL, F_PTRACE },
 	{ "syscall_vs_native", F_SYSCALL, F_NATIVE },
 };
 
-static void print_json(const struct figure *f)
+static void print_json(const struct bench *b, const struct figure *f)
 {
+	struct rf_platform_info info;
+	rf_platform_info(b->p, &info);
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const struct figure *x = &f[rows[i].fig], *fl = &f[rows[i].floor];
 		if (x->failed || fl->failed)
 			continue;
 		printf("{\"name\":\"%s\",\"median_ns\":%.1f,\"p99_ns\":%.1f,\"floor\":\"%s\",\"ratio\":%.3f,"
-		       "\"samples\":%u,\"batch\":%u}\n",
-		       rows[i].name ? rows[i].name : x->name, x->median, x->p99, fl->name, x->median / fl->median, x->n, x->batch);
+		       "\"samples\":%u,\"batch\":%u,\"host\":\"%s\",\"mmu\":\"%s\",\"syscall\":\"%s\"}\n",
+		       rows[i].name ? rows[i].name : x->name, x->median, x->p99, fl->name, x->median / fl->median, x->n,
+		       x->batch, cmd_host_name(&info), cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
 	}
 }
 
@@ -253,10 +281,11 @@ static void print_table(const struct bench *b, const struct figure *f, unsigned 
 {
 	struct rf_platform_info info;
 	rf_platform_info(b->p, &info);
-	printf("ringfence bench: %u samples per figure in %d rounds; syscall path %s; clock read %.0f ns\n\n",
-	       iterations, ROUNDS,
-	       info.syscall_mode == RF_SYSCALL_NATIVE ? "native (SYSCALL enters ring 0)" : "via #PF at LSTAR (kvm-pvm)",
-	       b->clock_ns);
+	printf("ringfence bench on %s: MMU %s, SYSCALL %s; %u samples per figure in %d rounds; clock read %.0f ns\n\n",
+	       cmd_host_name(&info),
+	       info.mmu == RF_MMU_SHADOW ? "shadow (host edits touched from ring 0)" : "direct (EPT/NPT)",
+	       info.syscall_mode == RF_SYSCALL_NATIVE ? "enters ring 0" : "faults at LSTAR in ring 3",
+	       iterations, ROUNDS, b->clock_ns);
 	printf("%-18s %12s %12s %6s  %-15s %7s  %s\n", "figure", "median us", "p99 us", "batch", "floor",
 	       "ratio", "what");
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -278,6 +307,9 @@ static void print_table(const struct bench *b, const struct figure *f, unsigned 
 		if (!f[k].failed && !f[F_FAULT].failed)
 			printf("%s p99 / ring3_fault median = %.3f (target: <= 2; printed, never checked)\n", f[k].name,
 			       f[k].p99 / f[F_FAULT].median);
+	if (info.mmu == RF_MMU_SHADOW)
+		printf("shadow MMU: %llu page-table changes touched %llu table pages from ring 0 in this run\n",
+		       (unsigned long long)info.mmu_flushes, (unsigned long long)info.mmu_pages_touched);
 }
 
 /* ---- driver ---- */
@@ -387,6 +419,12 @@ int cmd_bench(int argc, char **argv)
 		[F_KICK_STORM] = { .name = "kick_storm", .measure = kick_storm, .in_library = true,
 		                   .what = "the same, guest faulting on every lap" },
 		[F_PF] = { .name = "page_fault", .measure = platform_fault, .in_library = true, .what = "rf_switch: guest #PF round trip" },
+		[F_REMAP] = { .name = "remap", .measure = remap, .in_library = true,
+		              .what = "rf_as_map over a page the guest read, then its next read sees the new page" },
+		[F_UNMAP1] = { .name = "unmap_1", .measure = unmap1, .in_library = true,
+		               .what = "rf_as_unmap of 1 used page, space running on another vCPU" },
+		[F_UNMAP64] = { .name = "unmap_64", .measure = unmap64, .in_library = true, .what = "the same, 64 pages" },
+		[F_UNMAP512] = { .name = "unmap_512", .measure = unmap512, .in_library = true, .what = "the same, 512 pages" },
 		[F_PTRACE] = { .name = "ptrace_sysemu", .measure = floor_ptrace, .in_library = false, .what = "PTRACE_SYSEMU + GETREGS + SETREGS" },
 		[F_NATIVE] = { .name = "native_syscall", .measure = floor_native, .in_library = false, .what = "raw syscall(SYS_getppid) on the host" },
 	};
@@ -395,7 +433,7 @@ int cmd_bench(int argc, char **argv)
 	if (r < 0)
 		fprintf(stderr, "ringfence bench: %s\n", strerror(-r));
 	else if (json)
-		print_json(f);
+		print_json(&b, f);
 	else
 		print_table(&b, f, iterations);
 	for (int i = 0; i < F_COUNT; i++)

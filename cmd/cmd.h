@@ -122,4 +122,9 @@ int bench_floor_ptrace(unsigned warmup, unsigned batch, uint64_t *ns, unsigned n
 struct rf_platform;   /* ringfence.h's rf_platform; cmd.h is also built without the library */
 int bench_kick(struct rf_platform *p, bool storm, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 
+/* bench_mmu.c: a remap the guest sees at its next read (round trip), and the rf_as_unmap of `pages`
+ * pages the guest has read while the space runs on another vCPU (the call alone). */
+int bench_remap(struct rf_platform *p, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+int bench_unmap(struct rf_platform *p, unsigned pages, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+
 #endif

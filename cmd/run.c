@@ -232,7 +232,9 @@ int cmd_run(int argc, char **argv)
 	/* Output to a closed pipe must come back as EPIPE to hand to the program, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	rf_platform *p;
-	if (rf_platform_create(NULL, &p) < 0) {
+	/* A platform failure in the middle of a program prints how the vCPU got there. */
+	struct rf_platform_options opts = { .exit_log_fd = 2 };
+	if (rf_platform_create(&opts, &p) < 0) {
 		free(file);
 		return cmd_fail(RUN_EXIT_PLATFORM, "%s", rf_last_error());
 	}
