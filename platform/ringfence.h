@@ -108,6 +108,11 @@ int rf_as_unmap(rf_as *as, uint64_t va, uint64_t len);
 int rf_as_protect(rf_as *as, uint64_t va, uint64_t len, unsigned prot);
 
 /* ---- contexts: a user register state ---- */
+/* The user state a context carries. CS and SS are always the platform's 64-bit user selectors. DS,
+ * ES, FS and GS selectors are not carried: in 64-bit mode they hold nothing but the FS/GS bases,
+ * which are; whatever user code loads into them is reset to the platform's at every switch, so no
+ * context ever sees another's. rf_switch refuses non-canonical FS/GS bases (-EINVAL), as WRFSBASE
+ * and WRMSR would. Reported RFLAGS hold only bits user code can own, with IF and bit 1 set. */
 struct rf_regs {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
@@ -144,6 +149,14 @@ enum {
 	RF_VEC_VE = 20, RF_VEC_CP = 21,
 };
 
+/* Events are reported as hardware reports them. Where a host does not let the platform tell, the
+ * host's event is passed on as it is (docs/kvm-hosts.md):
+ * - kvm-pvm raises #UD (error 0, RIP at the instruction) for `int n` with n other than 3 and 4,
+ *   where hardware raises #GP(n * 8 + 2); either way no gate was entered.
+ * - kvm-pvm reports `icebp` (0xf1) as #DB with RIP at the instruction, not after it.
+ * - QEMU's TCG (the test VM) raises no #AC and no #XM, and #GP where hardware raises #SS.
+ * Translated, so callers see the hardware's event: kvm-pvm's #PF in the non-canonical hole is #GP(0);
+ * its SYSCALL from 32-bit code that a ring-3 iretq loaded is the #UD Intel raises there. */
 struct rf_event {
 	enum rf_event_type type;
 	uint8_t vector;          /* for PAGE_FAULT and EXCEPTION */
