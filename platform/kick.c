@@ -39,7 +39,7 @@ int rf_vcpu_stats(const rf_platform *p, unsigned vcpu, struct rf_vcpu_stats *out
 		.kicks_injected = LOAD(v->kc.injected), .kicks_delivered = LOAD(v->kc.delivered),
 		.kicks_immediate = LOAD(v->ctr.immediate), .window_requests = LOAD(v->kc.window_requests),
 		.window_exits = LOAD(v->kc.window_exits), .ring0_arrivals = LOAD(v->kc.ring0_arrivals),
-		.deadline_takebacks = LOAD(v->kc.takebacks), .injections_cancelled = LOAD(v->kc.cancelled),
+		.deadline_takebacks = LOAD(v->kc.takebacks), .kicks_taken_clean = LOAD(v->kc.clean), .injections_cancelled = LOAD(v->kc.cancelled),
 		.syscalls_ring0 = LOAD(v->ctr.syscall_ring0), .syscalls_fault = LOAD(v->ctr.syscall_fault),
 	};
 	return 0;

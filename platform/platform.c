@@ -193,7 +193,12 @@ int rf_platform_create(const struct rf_platform_options *opts, rf_platform **out
 	p->gpa_next = RF_USER_GPA_BASE;
 	p->kick_deadline_ns = o.kick_deadline_ns ? o.kick_deadline_ns : 20000000;
 	p->exit_log_fd = o.exit_log_fd;
+	p->kick_policy = o.kick_policy ? o.kick_policy : RF_KICK_TAKE_BACK;
 	int r;
+	if (o.kick_policy > RF_KICK_INJECT) {
+		r = rf_error(-EINVAL, "unknown kick policy %d", o.kick_policy);
+		goto fail;
+	}
 	if (p->max_vcpus > RING0_MAINT_VCPU) {
 		r = rf_error(-EINVAL, "max_vcpus %u above the shim's %u", p->max_vcpus, RING0_MAINT_VCPU);
 		goto fail;
@@ -232,7 +237,7 @@ int rf_platform_destroy(rf_platform *p)
 void rf_platform_info(const rf_platform *p, struct rf_platform_info *info)
 {
 	*info = (struct rf_platform_info){
-		.syscall_mode = p->mode, .mmu = p->mmu, .max_vcpus = p->max_vcpus, .vcpus_created = p->n_vcpus,
+		.syscall_mode = p->mode, .mmu = p->mmu, .kick_policy = p->kick_policy, .max_vcpus = p->max_vcpus, .vcpus_created = p->n_vcpus,
 		.mmu_flushes = atomic_load(&p->zap_batches), .mmu_pages_touched = atomic_load(&p->zap_pages),
 		.fpu_size = sizeof(struct kvm_xsave), .xcr0 = p->xcr0,
 	};

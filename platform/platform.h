@@ -88,6 +88,7 @@ struct rf_platform {
 	unsigned max_vcpus;
 	uint64_t kick_deadline_ns;
 	int exit_log_fd;
+	enum rf_kick_policy kick_policy;
 	unsigned phys_bits;
 	uint64_t xcr0;
 	uint64_t cr4_extra;            /* SMEP/SMAP/UMIP/FSGSBASE where the guest CPU has them */

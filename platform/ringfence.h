@@ -51,6 +51,15 @@ enum rf_mmu {
 	                      * rf_as_map/unmap/protect return. As an option: do it even where not needed */
 };
 
+/* How rf_kick takes a running context back (see rf_kick). */
+enum rf_kick_policy {
+	RF_KICK_DEFAULT = 0,     /* option only: RF_KICK_TAKE_BACK */
+	RF_KICK_TAKE_BACK,       /* at the kick's exit, take the user state straight from the vCPU when
+	                          * that is exact; inject through the interrupt window otherwise */
+	RF_KICK_INJECT,          /* always inject through the interrupt window and report from the
+	                          * kick's frame (one more guest entry and exit) */
+};
+
 struct rf_platform_options {
 	unsigned max_vcpus;                /* 0: twice the host CPUs, at least 2 */
 	enum rf_syscall_mode syscall_mode; /* AUTO unless a test forces one path */
@@ -59,6 +68,7 @@ struct rf_platform_options {
 	                                    * completed without it (see rf_kick) */
 	enum rf_mmu mmu;                   /* AUTO, or SHADOW to force the shadow-MMU path (tests);
 	                                    * DIRECT cannot be forced: it would be unsafe where wrong */
+	enum rf_kick_policy kick_policy;
 	int exit_log_fd;                   /* > 0: a fatal exit (triple fault, failed entry, KVM internal
 	                                    * error, shim error) writes its vCPU's last 64 exits here, one
 	                                    * line each; 0: none. The error sentence always has the last 3 */
@@ -67,6 +77,7 @@ struct rf_platform_options {
 struct rf_platform_info {
 	enum rf_syscall_mode syscall_mode; /* how the probe saw SYSCALL arrive (both ways are decoded) */
 	enum rf_mmu mmu;
+	enum rf_kick_policy kick_policy;
 	unsigned max_vcpus;
 	unsigned vcpus_created;
 	uint64_t mmu_flushes;              /* SHADOW: guest ring-0 runs that touched changed tables */
@@ -199,6 +210,7 @@ struct rf_vcpu_stats {
 	uint64_t window_requests, window_exits;
 	uint64_t ring0_arrivals;     /* kick interrupts delivered in ring 0: 0 on a correct kernel */
 	uint64_t deadline_takebacks; /* kicks completed without the guest's help */
+	uint64_t kicks_taken_clean;  /* kicks reported from a clean exit, without an injection */
 	uint64_t injections_cancelled;
 	uint64_t syscalls_ring0;     /* SYSCALL entered ring 0 at LSTAR (hardware; kvm-pvm emulating ring 3) */
 	uint64_t syscalls_fault;     /* SYSCALL faulted at LSTAR in ring 3 (kvm-pvm), or a jump there */

@@ -101,6 +101,7 @@ static void observe(struct vcpu *v, const rf_context *c, enum kick_exit x, bool 
 		.exc_injected = e->exception.injected, .exc_pending = e->exception.pending,
 		.nmi_injected = e->nmi.injected, .nmi_pending = e->nmi.pending,
 		.irq_injected = e->interrupt.injected, .triple_fault = e->triple_fault.pending,
+		.tf = (run->s.regs.regs.rflags & 0x100) != 0,
 		.kick_wanted = vcpu_kick_wanted(c), .progress = rip != v->last_rip || cpl != v->last_cpl,
 		.now_ns = vcpu_now_ns(),
 	};
@@ -174,6 +175,12 @@ int vcpu_kick_exit(struct vcpu *v, rf_context *c, enum kick_exit x, bool *fresh,
 	int r = apply(v, acts);
 	if (r < 0)
 		return r;
+	if (acts & KA_TAKE_CLEAN) {
+		vcpu_take_user(v, c);
+		*fresh = true;
+		vcpu_kick_report(c, ev);
+		return 1;
+	}
 	if (acts & KA_TAKE_BACK) {
 		if ((r = take_for_kick(v, c, fresh)) <= 0)
 			return r;
@@ -196,5 +203,5 @@ void vcpu_kick_quiesce(struct vcpu *v)
 	v->takeback_declined = false;
 	if (v->sm.timer)
 		timer_disarm();
-	kick_sm_init(&v->sm, v->p->kick_deadline_ns, &v->kc);
+	kick_sm_init(&v->sm, v->p->kick_deadline_ns, v->p->kick_policy == RF_KICK_TAKE_BACK, &v->kc);
 }

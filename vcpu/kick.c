@@ -13,13 +13,16 @@
 #define MUTANT_INJECT_TWICE        4
 #define MUTANT_WINDOW_OFF_EARLY    5
 #define MUTANT_NO_DEADLINE         6
+#define MUTANT_TAKE_BACK_TF        7   /* takes the state while a single-step trap may be pending */
+#define MUTANT_TAKE_BACK_REINJECT  8   /* ... while an exception is being re-injected */
+#define MUTANT_TAKE_BACK_RING0     9   /* ... in ring 0 */
 #ifndef KICK_MUTANT
 #define KICK_MUTANT 0
 #endif
 
-void kick_sm_init(struct kick_sm *sm, uint64_t deadline_ns, struct kick_counts *counts)
+void kick_sm_init(struct kick_sm *sm, uint64_t deadline_ns, bool take_back_clean, struct kick_counts *counts)
 {
-	*sm = (struct kick_sm){ .deadline_ns = deadline_ns, .counts = counts };
+	*sm = (struct kick_sm){ .take_back_clean = take_back_clean, .deadline_ns = deadline_ns, .counts = counts };
 }
 
 bool kick_can_inject(const struct kick_sm *sm, const struct kick_obs *o)
@@ -31,9 +34,27 @@ bool kick_can_inject(const struct kick_sm *sm, const struct kick_obs *o)
 		return o->ready;
 	if (KICK_MUTANT == MUTANT_INJECT_TWICE)
 		return o->ready && o->if_flag && o->cpl3 && !o->shadow && !o->exc_injected && !o->exc_pending;
+	/* TF: the last instruction's step trap may be pending, unseen; it would be delivered first and
+	 * our vector behind it, in ring 0. A single-stepping guest exits at its next instruction anyway. */
 	return o->ready && (o->if_flag || KICK_MUTANT == MUTANT_IGNORE_IF) && o->cpl3 && !o->shadow &&
 	       (!o->exc_injected || KICK_MUTANT == MUTANT_IGNORE_EXC_INJECTED) && !o->exc_pending &&
-	       !o->nmi_injected && !o->irq_injected && !o->triple_fault && !sm->in_flight;
+	       !o->nmi_injected && !o->irq_injected && !o->triple_fault && !o->tf && !sm->in_flight;
+}
+
+/* The user state in the exit's registers is exactly the user's when the injection predicate holds
+ * (ring 3 at an instruction boundary, nothing of KVM's being delivered, re-injected or pending,
+ * nothing of ours queued) and nothing waits that only a guest entry would deliver: a single-step
+ * trap (TF set: the trap of the last instruction may be pending, and KVM's events do not show it)
+ * or an NMI. docs/interrupt-injection.md has the reasoning. */
+bool kick_can_take_back(const struct kick_sm *sm, const struct kick_obs *o)
+{
+	if (!sm->take_back_clean || (o->exit != KX_EINTR && o->exit != KX_WINDOW && o->exit != KX_HLT))
+		return false;
+	bool ring3 = o->cpl3 || KICK_MUTANT == MUTANT_TAKE_BACK_RING0;
+	bool settled = (o->ready && !o->exc_injected) || KICK_MUTANT == MUTANT_TAKE_BACK_REINJECT;
+	bool no_trap = !o->tf || KICK_MUTANT == MUTANT_TAKE_BACK_TF;
+	return ring3 && settled && no_trap && o->if_flag && !o->shadow && !o->exc_pending && !o->nmi_injected &&
+	       !o->nmi_pending && !o->irq_injected && !o->triple_fault && !sm->in_flight;
 }
 
 static unsigned window_off(struct kick_sm *sm)
@@ -60,6 +81,10 @@ static unsigned decide(struct kick_sm *sm, const struct kick_obs *o, unsigned ac
 {
 	if (!o->kick_wanted)
 		return acts | disarm(sm);   /* a shootdown, a stale window: nothing to inject */
+	if (kick_can_take_back(sm, o)) {
+		COUNT(sm, clean);
+		return acts | disarm(sm) | KA_TAKE_CLEAN;
+	}
 	if (!sm->armed) {
 		/* The timer runs for as long as a kick is being worked on, injected or not: a shim
 		 * that never reaches its exit after the delivery must still meet the deadline. (Arming

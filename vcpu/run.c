@@ -111,6 +111,18 @@ bool vcpu_events_quiet(const struct kvm_vcpu_events *e)
 	       !e->interrupt.injected;
 }
 
+void vcpu_take_user(struct vcpu *v, rf_context *c)
+{
+	const struct kvm_regs *r = &v->run->s.regs.regs;
+	store_user_state(v, c, r->rip, r->rsp, r->rflags);
+	v->at_shim = false;   /* the next load enters ring 0 by hand */
+	/* Kernels without fa7a549d may still hold an INT3/INT n re-injection that no field showed:
+	 * the next KVM_RUN clears every event (through sync regs, no ioctl), so the state loaded next
+	 * starts clean. */
+	memset(&v->run->s.regs.events, 0, sizeof v->run->s.regs.events);
+	v->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+}
+
 bool vcpu_take_back(struct vcpu *v, rf_context *c)
 {
 	const struct kvm_regs *r = &v->run->s.regs.regs;
@@ -122,13 +134,9 @@ bool vcpu_take_back(struct vcpu *v, rf_context *c)
 		 * ready=0 without a shadow shows it. Then the next exit is its delivery: run on. */
 		if (!v->run->ready_for_interrupt_injection && !v->run->s.regs.events.interrupt.shadow)
 			return false;
-		/* Kernels without fa7a549d report ready=1 even then: drop whatever KVM still holds, so
-		 * the state loaded next starts clean. */
-		struct kvm_vcpu_events none = { 0 };
-		if (KVM_IOCTL(v->fd, KVM_SET_VCPU_EVENTS, &none) < 0)
-			return false;
-		store_user_state(v, c, r->rip, r->rsp, r->rflags);
-		v->at_shim = false;
+		/* Kernels without fa7a549d report ready=1 even then: vcpu_take_user drops whatever KVM
+		 * still holds. */
+		vcpu_take_user(v, c);
 		return true;
 	}
 	/* In ring 0 before the iretq: the frame still holds the context, which is unchanged. */

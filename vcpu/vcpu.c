@@ -155,7 +155,7 @@ static int configure(struct vcpu *v)
 		return rf_error(-errno, "KVM_SET_XCRS (XCR0=0x%llx): %s", (unsigned long long)p->xcr0, strerror(errno));
 	if ((r = vcpu_reset(v)) < 0)
 		return r;
-	kick_sm_init(&v->sm, p->kick_deadline_ns, &v->kc);   /* vcpu_kick_quiesce resets it after each run */
+	kick_sm_init(&v->sm, p->kick_deadline_ns, p->kick_policy == RF_KICK_TAKE_BACK, &v->kc);   /* vcpu_kick_quiesce resets it after each run */
 	v->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
 	return 0;
 }

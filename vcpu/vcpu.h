@@ -40,8 +40,10 @@
 
 /* kick.c: the guarded interrupt-window state machine. Pure (no system calls, no clock): the run
  * loop reports what it observed at an exit, the machine answers with actions, the loop applies them
- * (KA_INJECT last, then KVM_RUN with nothing written in between). It injects only when the
- * predicate of docs/interrupt-injection.md holds, never twice for one kick, requests the window
+ * (KA_INJECT last, then KVM_RUN with nothing written in between). Under the take-back policy it
+ * first takes the user state straight from an exit where that is exact (KA_TAKE_CLEAN: the
+ * predicate of docs/interrupt-injection.md, plus no single-step trap and no NMI waiting). Otherwise
+ * it injects only when the injection predicate holds, never twice for one kick, requests the window
  * otherwise, and gives up on the guest at the deadline (KA_TAKE_BACK). */
 enum kick_exit {
 	KX_EINTR,        /* KVM_RUN returned EINTR (a signal or immediate_exit) */
@@ -60,6 +62,7 @@ struct kick_obs {
 	bool cpl3;           /* the guest is in ring 3 and stays there if run now */
 	bool shadow;         /* STI or MOV SS shadow (events.interrupt.shadow) */
 	bool exc_injected, exc_pending, nmi_injected, nmi_pending, irq_injected, triple_fault;
+	bool tf;             /* RFLAGS.TF in ring 3: a single-step trap may be pending */
 	bool kick_wanted;    /* a kick for the running context has not been reported yet */
 	bool progress;       /* the guest moved (RIP or CPL changed) since the previous exit */
 	uint64_t now_ns;
@@ -75,15 +78,18 @@ enum kick_act {
 	KA_RESUME_RING0 = 1 << 6,  /* iretq to the ring-0 code the kick interrupted */
 	KA_TIMER_ON = 1 << 7,      /* arm the deadline timer (it makes KVM_RUN return EINTR) */
 	KA_TIMER_OFF = 1 << 8,
+	KA_TAKE_CLEAN = 1 << 9,    /* take the user state from this exit (ring 3, nothing in flight), report */
 };
 
 struct kick_counts {
 	atomic_uint_fast64_t injected, delivered, window_requests, window_exits, ring0_arrivals,
 	                     cancelled;
 	atomic_uint_fast64_t takebacks;   /* counted by the run loop when a take-back reports */
+	atomic_uint_fast64_t clean;       /* KA_TAKE_CLEAN decisions */
 };
 
 struct kick_sm {
+	bool take_back_clean;      /* the policy: take the state at a clean exit before injecting */
 	bool armed;                /* working on a kick since armed_ns */
 	bool timer;                /* the deadline timer is armed (whenever armed) */
 	bool in_flight;            /* injected; not yet seen leaving KVM's queue */
@@ -93,14 +99,15 @@ struct kick_sm {
 	struct kick_counts *counts;
 };
 
-void kick_sm_init(struct kick_sm *sm, uint64_t deadline_ns, struct kick_counts *counts);
+void kick_sm_init(struct kick_sm *sm, uint64_t deadline_ns, bool take_back_clean, struct kick_counts *counts);
 /* Returns KA_* bits. Call once per exit, in exit order. */
 unsigned kick_sm_step(struct kick_sm *sm, const struct kick_obs *o);
 /* The loop could not take the state cleanly at KA_TAKE_BACK: work on the kick for one more
  * deadline (returns KA_TIMER_ON). */
 unsigned kick_sm_rearm(struct kick_sm *sm, uint64_t now_ns);
-/* The injection predicate alone (for tests). */
+/* The injection predicate and the clean take-back predicate alone (for tests). */
 bool kick_can_inject(const struct kick_sm *sm, const struct kick_obs *o);
+bool kick_can_take_back(const struct kick_sm *sm, const struct kick_obs *o);
 
 /* record.c: each vCPU's last EXIT_LOG_SIZE exits. Written only by the thread running the vCPU;
  * read when that thread reports a fatal exit. */
@@ -196,6 +203,8 @@ bool vcpu_events_quiet(const struct kvm_vcpu_events *e);
 /* At an exit with nothing being delivered: true when c now holds the user state (taken from ring 3,
  * or still in the frame the shim is about to iretq from). */
 bool vcpu_take_back(struct vcpu *v, rf_context *c);
+/* At an exit in ring 3 that the kick machine found clean: c takes the user state from it. */
+void vcpu_take_user(struct vcpu *v, rf_context *c);
 
 /* decode.c */
 struct exit_view {

@@ -67,7 +67,27 @@ bool model_can_take(const struct model *m)
 {
 	const struct model_frame *t = model_top(m);
 	return t->pos == G_USER && t->cpl == 3 && t->if_ && !m->shadow && m->exc == EXC_NONE &&
-	       !m->nmi_injected && !m->softint && !m->irq_ours;
+	       !m->nmi_injected && !m->softint && !m->irq_ours && !m->step_trap;
+}
+
+const char *model_take_loses(const struct model *m)
+{
+	const struct model_frame *t = model_top(m);
+	if (t->pos != G_USER || t->cpl != 3)
+		return "the guest is in ring 0: the registers are the shim's, not the user's";
+	if (m->step_trap)
+		return "a single-step trap is pending (TF)";
+	if (m->shadow)
+		return "a MOV SS/STI shadow";
+	if (m->exc != EXC_NONE)
+		return "an exception is being delivered";
+	if (m->nmi_injected || m->nmi_pending)
+		return "an NMI is being delivered or waits";
+	if (m->softint)
+		return "a software interrupt is being re-injected";
+	if (m->irq_ours)
+		return "our interrupt is queued";
+	return NULL;
 }
 
 bool model_events_quiet(const struct model *m)
@@ -77,7 +97,7 @@ bool model_events_quiet(const struct model *m)
 
 bool model_next_is_instruction(const struct model *m)
 {
-	return m->exc == EXC_NONE && !m->nmi_injected && !m->softint && !m->irq_ours &&
+	return m->exc == EXC_NONE && !m->step_trap && !m->nmi_injected && !m->softint && !m->irq_ours &&
 	       !(m->nmi_pending && !m->nmi_blocked);
 }
 
@@ -152,7 +172,7 @@ static void ours_behind(struct model *m)
 	deliver_ours(m, false);
 }
 
-enum event { EV_EXC, EV_NMI_RE, EV_SOFTINT, EV_OURS, EV_NMI };
+enum event { EV_EXC, EV_STEP, EV_NMI_RE, EV_SOFTINT, EV_OURS, EV_NMI };
 
 /* KVM's inject_pending_event() order: what was being delivered first (exception, NMI, the
  * interrupt slot), then new events. Only one per step. */
@@ -160,6 +180,8 @@ static enum event next_event(const struct model *m)
 {
 	if (m->exc != EXC_NONE)
 		return EV_EXC;
+	if (m->step_trap)
+		return EV_STEP;   /* a trap of the last instruction comes before any interrupt */
 	if (m->nmi_injected)
 		return EV_NMI_RE;
 	if (m->softint)
@@ -193,6 +215,11 @@ static enum model_exit deliver(struct model *m)
 	case EV_EXC:
 		m->exc = EXC_NONE;
 		m->exc_soft = false;
+		push(m, G_EVENT);
+		ours_behind(m);
+		break;
+	case EV_STEP:
+		m->step_trap = false;
 		push(m, G_EVENT);
 		ours_behind(m);
 		break;
@@ -233,7 +260,15 @@ static void raise(struct model *m, bool soft, bool is_int)
 
 static enum model_exit user_insn(struct model *m, char op)
 {
+	/* An instruction that completes with TF set at its start traps after it (SYSCALL excepted:
+	 * FMASK clears TF, and its trap is the ring-0 one decode.c turns into the syscall). */
+	bool step = m->tf;
 	switch (op) {
+	case 't':   /* popf toggling TF: the trap, if any, follows the next instruction */
+		m->pc++;
+		m->step_trap = step;
+		m->tf = !m->tf;
+		return MX_NONE;
 	case 's':   /* SYSCALL: no IDT delivery, so nothing to interrupt halfway */
 		m->pc++;
 		push(m, G_EVENT);
@@ -254,15 +289,17 @@ static enum model_exit user_insn(struct model *m, char op)
 		m->exc = EXC_PENDING;
 		m->exc_soft = false;
 		return MX_NONE;
-	case 'v':   /* mov ss / pop ss: legal in ring 3 */
+	case 'v':   /* mov ss / pop ss: legal in ring 3; its trap waits for the next instruction */
 		m->pc++;
 		m->shadow = true;
 		return MX_NONE;
 	case 'o':   /* an exit the loop completes and resumes (MMIO): no predicate there */
 		m->pc++;
+		m->step_trap = step;
 		return MX_OTHER;
 	default:
 		m->pc++;
+		m->step_trap = step;
 		return MX_NONE;
 	}
 }
@@ -348,6 +385,8 @@ void model_cancel(struct model *m)
 
 void model_reset_events(struct model *m)
 {
+	m->step_trap = false;
+	m->tf = false;
 	m->exc = EXC_NONE;
 	m->exc_soft = false;
 	m->nmi_pending = m->nmi_injected = m->nmi_blocked = false;
@@ -359,6 +398,9 @@ void model_reset_events(struct model *m)
 
 void model_load(struct model *m)
 {
+	/* A new user state: its TF is the context's, and no trap of the old one can follow it. */
+	m->step_trap = false;
+	m->tf = false;
 	if (m->exc == EXC_PENDING) {   /* KVM_SET_REGS drops a pending exception (interleaving 20) */
 		m->exc = EXC_NONE;
 		m->exc_soft = false;

@@ -60,6 +60,9 @@ struct model {
 	struct model_frame st[MODEL_DEPTH];   /* st[depth - 1] is where the guest is */
 	unsigned depth;
 	bool shadow;              /* STI / MOV SS: the next instruction cannot be interrupted */
+	bool tf;                  /* the user's RFLAGS.TF (visible in its registers) */
+	bool step_trap;           /* a single-step #DB trap is pending after the last instruction;
+	                           * KVM's events do not show it */
 	bool hostile_next;        /* a shim bug: the next iretq to ring 3 leaves IF=0 */
 	bool delivery_exits;      /* the next event delivery hits an EPT violation halfway */
 	uint64_t pc;              /* grows whenever RIP would change: the loop's "progress" */
@@ -108,6 +111,8 @@ void model_resume_user(struct model *m);           /* iretq from the ring-3 kick
 bool model_ready(const struct model *m);
 /* The guest takes an interrupt injected now at the very next entry, in ring 3, as a user would. */
 bool model_can_take(const struct model *m);
+/* What taking the user state from the registers now would lose, or NULL when it is exact. */
+const char *model_take_loses(const struct model *m);
 const struct model_frame *model_top(const struct model *m);
 bool model_events_quiet(const struct model *m);    /* nothing in flight in KVM at all */
 
@@ -119,7 +124,8 @@ const char *model_kernel_name(enum model_kernel k);
  * comment up to the end of the line, so seeds are written by hand; any other byte stands for a
  * letter too, so every mutation is an input. */
 struct kick_fuzz_stats {
-	unsigned ops, kicks, injects, excused, reports, kick_reports, takebacks, switch_reports;
+	unsigned ops, kicks, injects, excused, reports, kick_reports, takebacks, switch_reports, clean;
+	unsigned hidden_losses;  /* clean takes excused: what they lost no field showed (take_clean) */
 	unsigned ring0, window_requests, window_exits, events, eintr, hlt, cancels, drops, max_late;
 };
 

@@ -21,6 +21,9 @@ what() {
 	4) echo "injects twice" ;;
 	5) echo "clears the window request too early" ;;
 	6) echo "forgets the deadline" ;;
+	7) echo "takes the state back with TF set" ;;
+	8) echo "takes the state back while an exception is re-injected" ;;
+	9) echo "takes the state back in ring 0" ;;
 	*) echo "unknown mutant" ;;
 	esac
 }

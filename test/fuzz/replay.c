@@ -19,7 +19,7 @@ static const struct {
 	size_t off;
 } counters[] = {
 #define C(f) { #f, offsetof(struct kick_fuzz_stats, f) }
-	C(ops), C(kicks), C(injects), C(excused), C(reports), C(kick_reports), C(takebacks),
+	C(ops), C(kicks), C(injects), C(excused), C(reports), C(kick_reports), C(takebacks), C(clean), C(hidden_losses),
 	C(switch_reports), C(ring0), C(window_requests), C(window_exits), C(events), C(eintr), C(hlt),
 	C(cancels), C(drops), C(max_late),
 #undef C

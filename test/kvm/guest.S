@@ -275,6 +275,8 @@ guest stress
 	je 14f
 	cmpq $5, %rax
 	je 15f
+	cmpq $6, %rax
+	je 16f
 	movq %r14, %rcx
 2:	decq %rcx
 	jnz 2b
@@ -299,8 +301,17 @@ guest stress
 	glabel stress_de_end
 	jmp 1b
 15:	movq $64, %rcx
-3:	decq %rcx
+3:	movw %ss, %ax         /* MOV SS shadows for kicks to land beside */
+	movw %ax, %ss
+	decq %rcx
 	jnz 3b
+	jmp 1b
+16:	pushfq                /* single-step one instruction: TF is set for kicks to land beside */
+	orq $0x100, (%rsp)
+	popfq
+	glabel stress_db
+	nop                   /* #DB trap after it; the host clears TF */
+	glabel stress_db_end
 	jmp 1b
 endguest stress
 

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Kick stress on real KVM: kicker threads kick contexts at random moments while runner threads
- * switch several contexts per vCPU through a guest mixing syscalls, #PF, #UD, #GP, #DE, tight
- * spins and long loops. Every kick must be reported exactly once to its context, the guest's
- * event sequence must be exactly what its code makes, no kick may change guest state, nothing may
- * hang (watchdog), and no kick may arrive in ring 0.
- * RINGFENCE_STRESS_KICKS sets the number of kicks (CI: 10000). */
+ * switch several contexts per vCPU through a guest mixing syscalls, #PF, #UD, #GP, #DE, a
+ * single-stepped instruction (TF), MOV SS shadows, tight spins and long loops. Every kick must be
+ * reported exactly once to its context, the guest's event sequence must be exactly what its code
+ * makes, no kick may change guest state, nothing may hang (watchdog), and no kick may arrive in
+ * ring 0. RINGFENCE_STRESS_KICKS sets the number of kicks (CI: 10000); RINGFENCE_KICK_POLICY
+ * (take-back or inject) the platform's kick policy. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,7 +16,7 @@
 
 GUEST(stress);
 extern const unsigned char stress_pf[], stress_pf_end[], stress_ud[], stress_ud_end[], stress_gp[],
-	stress_gp_end[], stress_de[], stress_de_end[];
+	stress_gp_end[], stress_de[], stress_de_end[], stress_db[], stress_db_end[];
 
 #define RUNNERS       2     /* = vCPUs */
 #define PER_RUNNER    3     /* contexts per vCPU */
@@ -41,12 +42,12 @@ static void fail(unsigned i, const char *what, uint64_t a, uint64_t b)
 		printf("# context %u: %s (0x%llx, 0x%llx)\n", i, what, (unsigned long long)a, (unsigned long long)b);
 }
 
-/* The next r12 at which the guest's code exits by itself (r12 % 8 in 0..4). */
+/* The next r12 at which the guest's code exits by itself (r12 % 8 in 0..4, and 6: the step trap). */
 static uint64_t next_exit(uint64_t r12)
 {
 	do
 		r12++;
-	while ((r12 & 7) > 4);
+	while ((r12 & 7) > 4 && (r12 & 7) != 6);
 	return r12;
 }
 
@@ -81,16 +82,23 @@ static void handle(unsigned i, const struct rf_event *ev)
 	if (r->r12 != want)
 		fail(i, "an exit out of sequence (lost or repeated)", r->r12, want);
 	last_r12[i] = r->r12;
-	static const struct { unsigned type, vector; const unsigned char *at, *next; } *e, expect[5] = {
+	static const struct { unsigned type, vector; const unsigned char *at, *next; } *e, expect[7] = {
 		{ RF_EVENT_SYSCALL, 0, NULL, NULL },
 		{ RF_EVENT_PAGE_FAULT, RF_VEC_PF, stress_pf, stress_pf_end },
 		{ RF_EVENT_EXCEPTION, RF_VEC_UD, stress_ud, stress_ud_end },
 		{ RF_EVENT_EXCEPTION, RF_VEC_GP, stress_gp, stress_gp_end },
 		{ RF_EVENT_EXCEPTION, RF_VEC_DE, stress_de, stress_de_end },
+		{ 0, 0, NULL, NULL },
+		/* A trap: reported after the stepped instruction, with TF still set, which the host clears. */
+		{ RF_EVENT_EXCEPTION, RF_VEC_DB, stress_db_end, stress_db_end },
 	};
 	e = &expect[r->r12 & 7];
 	if (ev->type != e->type || (e->at && (ev->vector != e->vector || r->rip != va(e->at))))
 		fail(i, "the wrong event for this step", ev->type * 256 + ev->vector, r->rip);
+	if (e->vector == RF_VEC_DB && !(r->rflags & 0x100))
+		fail(i, "the step trap came without TF", r->rflags, r->rip);
+	if (e->vector == RF_VEC_DB)
+		r->rflags &= ~0x100ull;
 	if (e->at)
 		r->rip = va(e->next);
 }
@@ -157,8 +165,11 @@ int main(void)
 {
 	const char *env = getenv("RINGFENCE_STRESS_KICKS");
 	total_kicks = env ? strtoul(env, NULL, 10) : 10000;
+	const char *pol = getenv("RINGFENCE_KICK_POLICY");
 	struct rf_platform_options o = { .max_vcpus = RUNNERS };
+	o.kick_policy = pol && !strcmp(pol, "inject") ? RF_KICK_INJECT : RF_KICK_TAKE_BACK;
 	kt_init(&t, &o);
+	printf("# kick policy: %s\n", o.kick_policy == RF_KICK_INJECT ? "inject" : "take back when clean");
 	KT_LOAD(&t, stress);
 	for (unsigned i = 0; i < CONTEXTS; i++) {
 		if (i && rf_context_create(t.p, &ctx[i]) < 0) {
@@ -231,18 +242,22 @@ int main(void)
 			tot.kicks_delivered += s.kicks_delivered;
 			tot.kicks_immediate += s.kicks_immediate;
 			tot.deadline_takebacks += s.deadline_takebacks;
+			tot.kicks_taken_clean += s.kicks_taken_clean;
 			tot.ring0_arrivals += s.ring0_arrivals;
 			tot.window_requests += s.window_requests;
 			tot.window_exits += s.window_exits;
 			tot.injections_cancelled += s.injections_cancelled;
 		}
-	printf("# injected %llu delivered %llu immediate %llu taken back %llu cancelled %llu window %llu/%llu\n",
+	printf("# taken clean %llu injected %llu delivered %llu immediate %llu taken back %llu cancelled %llu "
+	       "window %llu/%llu\n", (unsigned long long)tot.kicks_taken_clean,
 	       (unsigned long long)tot.kicks_injected, (unsigned long long)tot.kicks_delivered,
 	       (unsigned long long)tot.kicks_immediate, (unsigned long long)tot.deadline_takebacks,
 	       (unsigned long long)tot.injections_cancelled, (unsigned long long)tot.window_requests,
 	       (unsigned long long)tot.window_exits);
-	ok(tot.kicks_delivered + tot.kicks_immediate + tot.deadline_takebacks == r,
-	   "every report is a delivery, an immediate report or a take-back");
+	ok(tot.kicks_taken_clean + tot.kicks_delivered + tot.kicks_immediate + tot.deadline_takebacks == r,
+	   "every report is a clean take, a delivery, an immediate report or a deadline take-back");
+	ok(o.kick_policy == RF_KICK_INJECT ? tot.kicks_taken_clean == 0 : tot.kicks_taken_clean > 0,
+	   "the policy decided how kicks were taken (%llu clean)", (unsigned long long)tot.kicks_taken_clean);
 	ok_eq(tot.ring0_arrivals, 0, "no kick arrived in ring 0");
 	for (unsigned i = 1; i < CONTEXTS; i++)
 		rf_context_destroy(ctx[i]);
