@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Kick latency for ringfence bench: from rf_kick() to the switch returning RF_EVENT_INTERRUPTED,
- * for a guest spinning in ring 3 and for a guest in a page-fault storm. */
+ * for a guest spinning in ring 3 and for a guest in a page-fault storm, split at the first exit
+ * after the kick (read from the vCPU's exit record). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 
 #include "cmd.h"
 #include "ringfence.h"
+#include "vcpu.h"
 
 #define CODE_VA  0x400000ull
 #define DATA_VA  0x600000ull          /* the lap counter */
@@ -87,8 +89,26 @@ static void teardown(struct kick_bench *k)
 	rf_memory_destroy(k->mem);
 }
 
+/* The first exit any vCPU of p recorded at or after t0 (the bench runs one guest at a time). */
+static uint64_t first_exit_after(rf_platform *p, uint64_t t0)
+{
+	uint64_t best = 0;
+	for (unsigned i = 0; i < atomic_load(&p->n_vcpus); i++) {
+		const struct exit_log *log = &atomic_load(&p->vcpus[i])->log;
+		uint64_t first = log->n > EXIT_LOG_SIZE ? log->n - EXIT_LOG_SIZE : 0;
+		for (uint64_t j = log->n; j > first; j--) {
+			uint64_t t = log->r[(j - 1) % EXIT_LOG_SIZE].t_ns;
+			if (t < t0)
+				break;
+			if (!best || t < best)
+				best = t;
+		}
+	}
+	return best;
+}
+
 /* One kick once the guest has run some laps; the sample ends when the switch has returned. */
-static int one_kick(struct kick_bench *k, uint64_t *ns)
+static int one_kick(struct kick_bench *k, uint64_t *ns, struct kick_split *split)
 {
 	uint64_t start = *k->laps;
 	atomic_store(&k->done, 0);
@@ -100,10 +120,16 @@ static int one_kick(struct kick_bench *k, uint64_t *ns)
 	while (!atomic_load(&k->done))
 		sched_yield();
 	*ns = k->end_ns - t0;
+	uint64_t exit_ns = first_exit_after(k->p, t0);
+	if (split && split->n < split->cap && exit_ns) {
+		split->to_exit[split->n] = exit_ns - t0;
+		split->to_report[split->n++] = k->end_ns - exit_ns;
+	}
 	return k->rc;
 }
 
-int bench_kick(rf_platform *p, bool storm, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+int bench_kick(rf_platform *p, bool storm, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n,
+               struct kick_split *split)
 {
 	struct kick_bench k = { 0 };
 	pthread_t th;
@@ -115,11 +141,11 @@ int bench_kick(rf_platform *p, bool storm, unsigned warmup, unsigned batch, uint
 	pthread_create(&th, NULL, guest_thread, &k);
 	uint64_t sample;
 	for (unsigned i = 0; i < warmup && r == 0; i++)
-		r = one_kick(&k, &sample);
+		r = one_kick(&k, &sample, NULL);
 	for (unsigned i = 0; i < n && r == 0; i++) {
 		ns[i] = 0;
 		for (unsigned j = 0; j < batch && r == 0; j++) {
-			r = one_kick(&k, &sample);
+			r = one_kick(&k, &sample, split);
 			ns[i] += sample;
 		}
 	}

@@ -118,9 +118,15 @@ int bench_floor_ptrace(unsigned warmup, unsigned batch, uint64_t *ns, unsigned n
 /* end bench_floor.c */
 
 /* bench_kick.c: kick latency (rf_kick -> the switch returns RF_EVENT_INTERRUPTED) for a guest
- * spinning in ring 3 or (storm) faulting on every lap; sampled like the floors. */
+ * spinning in ring 3 or (storm) faulting on every lap; sampled like the floors. split (or NULL)
+ * gets each timed kick's two parts: rf_kick -> the first exit, and that exit -> the report. */
 struct rf_platform;   /* ringfence.h's rf_platform; cmd.h is also built without the library */
-int bench_kick(struct rf_platform *p, bool storm, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+struct kick_split {
+	uint64_t *to_exit, *to_report;
+	unsigned n, cap;
+};
+int bench_kick(struct rf_platform *p, bool storm, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n,
+               struct kick_split *split);
 
 /* bench_mmu.c: a remap the guest sees at its next read (round trip), and the rf_as_unmap of `pages`
  * pages the guest has read while the space runs on another vCPU (the call alone). */
