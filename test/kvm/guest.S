@@ -359,7 +359,8 @@ guest iso_read
 endguest iso_read
 
 /* An iretq to the next instruction with flags ring 3 cannot own: IOPL 3, VIF, VIP, reserved bits
- * 3, 5 and 15, plus AC and DF which it can. Then ud2. */
+ * 3, 5 and 15, plus AC and DF which it can. Then ud2. (AC is not set before the iretq: under QEMU's
+ * TCG with KVM's shadow MMU the frame read then faults in a loop that never leaves KVM.) */
 guest iso_iret_flags
 	movq %rsp, %rbx
 	leaq 1f(%rip), %rax
@@ -371,6 +372,13 @@ guest iso_iret_flags
 	iretq
 1:	ud2
 endguest iso_iret_flags
+
+/* AC and DF, which ring 3 owns, set by popfq. Then ud2. */
+guest iso_popf_flags
+	pushq $0x40602
+	popfq
+	ud2
+endguest iso_popf_flags
 
 /* wrfsbase of rdi, then a syscall. */
 guest iso_wrfsbase
