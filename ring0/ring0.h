@@ -20,8 +20,11 @@
 #define RING0_TEXT_MAX      0x10000
 #define RING0_IDT_VA        (RING0_KERNEL_VA + 0x10000)  /* one page, read-only */
 #define RING0_VCPU_VA       (RING0_KERNEL_VA + 0x200000) /* per-vCPU areas */
-#define RING0_VCPU_STRIDE   0x4000                       /* GDT+TSS page, guard, stack page, guard */
+#define RING0_VCPU_STRIDE   0x4000                       /* GDT+TSS page, #DF stack, stack page, guard */
 #define RING0_VCPU_TABLES   0x0                          /* GDT at +0, TSS at +RING0_TSS_OFF */
+#define RING0_VCPU_DFSTACK  0x1000                       /* #DF's own stack (IST2): a fault while
+                                                          * delivering on IST1 still reports */
+#define RING0_DF_TOP_OFF    (RING0_VCPU_DFSTACK + 0x1000)
 #define RING0_TSS_OFF       0x100
 #define RING0_VCPU_STACK    0x2000                       /* stack page; its top is the IST/RSP0 */
 #define RING0_STACK_TOP_OFF (RING0_VCPU_STACK + 0x1000)
@@ -54,6 +57,7 @@
 #define RING0_FRAME_OFF     40
 
 #define RING0_IST           1
+#define RING0_IST_DF        2
 
 #ifndef __ASSEMBLER__
 /* The embedded image (ring0_blob.c, generated) and checks tying its symbols to the layout above. */
@@ -73,7 +77,7 @@ _Static_assert(RING0_OFF_vec_31 - RING0_OFF_vec_0 == 31 * RING0_VEC_STRIDE, "vec
 
 /* tables.c: the descriptor tables, written into pages the host then maps supervisor-only. */
 void ring0_write_idt(void *page);
-void ring0_write_gdt_tss(void *page, uint64_t page_va, uint64_t stack_top_va);
+void ring0_write_gdt_tss(void *page, uint64_t page_va, uint64_t stack_top_va, uint64_t df_top_va);
 #endif
 
 #endif

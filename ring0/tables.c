@@ -40,7 +40,7 @@ void ring0_write_idt(void *page)
 		 * an exception, a kick or a syscall. */
 		bool user = v == 3 || v == 4;
 		idt[v] = (struct idt_gate){
-			.off_lo = (uint16_t)off, .sel = RING0_SEL_KCODE, .ist = RING0_IST,
+			.off_lo = (uint16_t)off, .sel = RING0_SEL_KCODE, .ist = v == 8 ? RING0_IST_DF : RING0_IST,
 			.type = user ? 0xee : 0x8e, .off_mid = (uint16_t)(off >> 16),
 			.off_hi = (uint32_t)(off >> 32),
 		};
@@ -59,7 +59,7 @@ static uint64_t seg(unsigned type, unsigned dpl, bool code64)
 	return d;
 }
 
-void ring0_write_gdt_tss(void *page, uint64_t page_va, uint64_t stack_top_va)
+void ring0_write_gdt_tss(void *page, uint64_t page_va, uint64_t stack_top_va, uint64_t df_top_va)
 {
 	memset(page, 0, 4096);
 	uint64_t *gdt = page;
@@ -71,6 +71,7 @@ void ring0_write_gdt_tss(void *page, uint64_t page_va, uint64_t stack_top_va)
 	struct tss64 *tss = (struct tss64 *)((uint8_t *)page + RING0_TSS_OFF);
 	tss->rsp[0] = stack_top_va;
 	tss->ist[RING0_IST - 1] = stack_top_va;
+	tss->ist[RING0_IST_DF - 1] = df_top_va;
 	tss->iomap_base = sizeof *tss;   /* no I/O bitmap: every port faults in ring 3 */
 
 	uint64_t base = page_va + RING0_TSS_OFF, limit = sizeof *tss - 1;

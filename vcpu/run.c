@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <stdio.h>
 #include <asm/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -196,6 +197,16 @@ static int shim_exit(struct vcpu *v, rf_context *c, bool *fresh, struct rf_event
 	const struct kvm_sregs *s = &run->s.regs.sregs;
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1)
 		return fatal_exit(v, -EIO, "I/O exit that is not the shim's");
+	if (run->io.port == RING0_PORT_VECTOR + RF_VEC_DF) {
+		/* Delivering an exception on IST1 faulted; #DF came on its own stack. Its frame says
+		 * where the CPU was (the error code is always 0). */
+		const uint64_t *f = (const uint64_t *)(v->df_stack + 4096) - RING0_FRAME_OFF / 8;
+		char why[160];
+		snprintf(why, sizeof why, "double fault at rip 0x%llx cs 0x%llx rsp 0x%llx rflags 0x%llx (cr2 0x%llx)",
+		         (unsigned long long)f[0], (unsigned long long)f[1], (unsigned long long)f[3],
+		         (unsigned long long)f[2], (unsigned long long)s->cr2);
+		return fatal_exit(v, -EIO, why);
+	}
 	struct exit_view x = {
 		.port = run->io.port, .rip = r->rip, .rsp = r->rsp, .rcx = r->rcx,
 		.r11 = r->r11, .cs = s->cs.selector, .cr2 = s->cr2,

@@ -122,18 +122,21 @@ static int map_kernel_page(rf_platform *p, uint64_t va, uint64_t gpa, uint64_t f
 static int setup_area(struct vcpu *v)
 {
 	rf_platform *p = v->p;
-	uint64_t va = RING0_VCPU_VA + (uint64_t)v->id * RING0_VCPU_STRIDE, tables, stack;
+	uint64_t va = RING0_VCPU_VA + (uint64_t)v->id * RING0_VCPU_STRIDE, tables, stack, df;
 	int r;
-	if ((r = sysmem_alloc(&p->sys, &tables)) < 0 || (r = sysmem_alloc(&p->sys, &stack)) < 0)
+	if ((r = sysmem_alloc(&p->sys, &tables)) < 0 || (r = sysmem_alloc(&p->sys, &stack)) < 0 ||
+	    (r = sysmem_alloc(&p->sys, &df)) < 0)
 		return r;
 	uint64_t f = PTE_P | PTE_RW | PTE_A | PTE_D | PTE_NX;
 	if ((r = map_kernel_page(p, va + RING0_VCPU_TABLES, tables, f)) < 0 ||
+	    (r = map_kernel_page(p, va + RING0_VCPU_DFSTACK, df, f)) < 0 ||
 	    (r = map_kernel_page(p, va + RING0_VCPU_STACK, stack, f)) < 0)
 		return r;
 	v->tables = sysmem_ptr(&p->sys, tables);
 	v->stack = sysmem_ptr(&p->sys, stack);
+	v->df_stack = sysmem_ptr(&p->sys, df);
 	v->stack_top_va = va + RING0_STACK_TOP_OFF;
-	ring0_write_gdt_tss(v->tables, va + RING0_VCPU_TABLES, v->stack_top_va);
+	ring0_write_gdt_tss(v->tables, va + RING0_VCPU_TABLES, v->stack_top_va, va + RING0_DF_TOP_OFF);
 	return 0;
 }
 

@@ -140,6 +140,7 @@ struct vcpu {
 	struct kvm_run *run;
 	uint8_t *tables;            /* host view of this vCPU's GDT+TSS page */
 	uint8_t *stack;             /* host view of its IST stack page */
+	uint8_t *df_stack;          /* host view of its #DF stack page (IST2) */
 	uint64_t stack_top_va;
 
 	/* What the guest currently has loaded, so unchanged state is not written again. */

@@ -97,7 +97,7 @@ static void run_one(struct kt *t, const struct hostile *h)
 }
 
 static const uint64_t shim = RING0_TEXT_VA, idt = RING0_IDT_VA, gdt = RING0_VCPU_VA + RING0_VCPU_TABLES,
-                      stack = RING0_VCPU_VA + RING0_VCPU_STACK;
+                      stack = RING0_VCPU_VA + RING0_VCPU_STACK, dfstack = RING0_VCPU_VA + RING0_VCPU_DFSTACK;
 
 static const struct hostile cases[] = {
 	H(h_hlt, RF_VEC_GP, 0), H(h_cli, RF_VEC_GP, 0), H(h_lgdt, RF_VEC_GP, 0), H(h_lidt, RF_VEC_GP, 0),
@@ -115,6 +115,7 @@ static const struct hostile cases[] = {
 	PF("read the GDT", load, 0, gdt, gdt, RF_ACCESS_READ),
 	PF("write the TSS", store, 0, gdt + RING0_TSS_OFF + 4, gdt + RING0_TSS_OFF + 4, RF_ACCESS_WRITE),
 	PF("write the ring-0 stack", store, 0, stack + 4000, stack + 4000, RF_ACCESS_WRITE),
+	PF("write the #DF stack", store, 0, dfstack + 4000, dfstack + 4000, RF_ACCESS_WRITE),
 };
 
 /* A program that jumps to LSTAR itself gets what the kvm-pvm syscall path gives it on every host: a

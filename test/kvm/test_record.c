@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Failures explain themselves: a fatal exit puts the vCPU's last exits into the error sentence and
  * writes all of them to the descriptor the caller chose. A shim error is made here by editing the
- * #UD stub's port in the shim's text (white-box), then the stub is put back. */
+ * #UD stub's port in the shim's text (white-box), then the stub is put back; a double fault by
+ * pointing the TSS's IST1 at an unmapped page, so that delivering any exception faults. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "kvmtest.h"
 #include "platform.h"
 #include "ring0.h"
+#include "vcpu.h"
 
 GUEST(regs_roundtrip);
 GUEST(ud2_only);
@@ -60,6 +62,26 @@ int main(void)
 	KT_LOAD(&t, regs_roundtrip);
 	rc = rf_switch(t.c, t.as, &ev);
 	ok(rc == 0 && ev.type == RF_EVENT_SYSCALL, "the reset vCPU runs the next switch (%d)", rc);
+
+	/* regression double_fault_reports_its_frame: a broken IST1 made a triple fault, whose state
+	 * KVM resets; #DF has a stack of its own and says where the CPU was. */
+	struct vcpu *v = atomic_load(&t.p->vcpus[0]);
+	uint64_t ist1;
+	unsigned char *slot = v->tables + RING0_TSS_OFF + 36;   /* tss64.ist[0] */
+	memcpy(&ist1, slot, 8);
+	uint64_t guard = ist1 + 0x1000 - 8;                     /* the guard page above the stack */
+	memcpy(slot, &guard, 8);
+	KT_LOAD(&t, ud2_only);
+	rc = rf_switch(t.c, t.as, &ev);
+	memcpy(slot, &ist1, 8);
+	err = rf_last_error();
+	ok(rc == -EIO && strstr(err, "double fault at rip 0x400000 cs 0x23"),
+	   "a fault delivering an exception is a double fault reported with its frame: %s", err);
+	while (read(fds[0], buf, sizeof buf) > 0)
+		;   /* its record went to the pipe too */
+	KT_LOAD(&t, regs_roundtrip);
+	rc = rf_switch(t.c, t.as, &ev);
+	ok(rc == 0 && ev.type == RF_EVENT_SYSCALL, "after the double fault the next switch runs (%d)", rc);
 	kt_fini(&t);
 	return tap_done();
 }
