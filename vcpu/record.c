@@ -7,7 +7,7 @@
 
 #include "vcpu.h"
 
-void exit_log_add(struct exit_log *log, const struct kvm_run *run, int err)
+void exit_log_add(struct exit_log *log, const struct kvm_run *run, int err, const struct kvm_sregs *init)
 {
 	struct exit_rec *e = &log->r[log->n % EXIT_LOG_SIZE];
 	const struct kvm_regs *r = &run->s.regs.regs;
@@ -16,7 +16,8 @@ void exit_log_add(struct exit_log *log, const struct kvm_run *run, int err)
 	*e = (struct exit_rec){
 		.seq = ++log->n, .t_ns = vcpu_now_ns(), .err = err, .reason = err ? 0 : run->exit_reason,
 		.port = run->exit_reason == KVM_EXIT_IO ? run->io.port : 0,
-		.cs = s->cs.selector, .rip = r->rip, .rsp = r->rsp, .cr2 = s->cr2, .rflags = r->rflags,
+		.cs = s->cs.selector, .rip = r->rip, .rsp = r->rsp, .cr2 = s->cr2, .rflags = r->rflags, .cr3 = s->cr3,
+		.tables = (s->gdt.base ^ init->gdt.base) | (s->idt.base ^ init->idt.base) | (s->tr.base ^ init->tr.base),
 		.exc_nr = ev->exception.nr, .irq_nr = ev->interrupt.nr,
 		.exc_injected = ev->exception.injected, .exc_pending = ev->exception.pending,
 		.nmi_injected = ev->nmi.injected, .nmi_pending = ev->nmi.pending,
@@ -53,10 +54,11 @@ int exit_rec_format(const struct exit_rec *e, uint64_t t0, char *buf, size_t len
 {
 	return snprintf(buf, len,
 	                "#%llu +%lluus %s(%u) port 0x%x cs 0x%x rip 0x%llx rsp 0x%llx cr2 0x%llx rflags 0x%llx "
-	                "exc %s%s%u nmi %u/%u irq %s%u shadow %u ready %u if %u kick 0x%x%s%s",
+	                "cr3 0x%llx%s exc %s%s%u nmi %u/%u irq %s%u shadow %u ready %u if %u kick 0x%x%s%s",
 	                (unsigned long long)e->seq, (unsigned long long)((e->t_ns - t0) / 1000), reason_name(e),
 	                e->err ? (unsigned)e->err : e->reason, e->port, e->cs, (unsigned long long)e->rip,
 	                (unsigned long long)e->rsp, (unsigned long long)e->cr2, (unsigned long long)e->rflags,
+	                (unsigned long long)e->cr3, e->tables ? " TABLES-MOVED" : "",
 	                e->exc_injected ? "inj:" : "", e->exc_pending ? "pend:" : "", e->exc_nr, e->nmi_injected,
 	                e->nmi_pending, e->irq_injected ? "inj:" : "", e->irq_nr, e->shadow, e->ready, e->if_flag,
 	                e->kick_acts, e->kick_armed ? " armed" : "", e->kick_in_flight ? " in-flight" : "");

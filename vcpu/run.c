@@ -288,7 +288,7 @@ static int run_once(struct vcpu *v, rf_context *c, rf_as *as, bool *fresh, struc
 	int err = rr < 0 ? errno : 0;
 	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	restore_host_selectors();
-	exit_log_add(&v->log, run, err);
+	exit_log_add(&v->log, run, err, &v->init_sregs);
 	if (rr < 0) {
 		if (err != EINTR && err != EAGAIN)
 			return fatal_exit(v, -err, strerror(err));

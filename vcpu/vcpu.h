@@ -117,7 +117,8 @@ struct exit_rec {
 	int err;                    /* KVM_RUN's errno (EINTR), or 0 with reason */
 	uint32_t reason;
 	uint16_t port, cs;
-	uint64_t rip, rsp, cr2, rflags;
+	uint64_t rip, rsp, cr2, rflags, cr3;
+	uint64_t tables;            /* GDT, IDT and TR bases xor the vCPU's own: 0 unless corrupted */
 	uint8_t exc_nr, irq_nr, exc_injected, exc_pending, nmi_injected, nmi_pending, irq_injected, shadow;
 	uint8_t ready, if_flag, kick_armed, kick_in_flight;
 	unsigned kick_acts;         /* KA_* the kick machine answered at this exit */
@@ -126,7 +127,7 @@ struct exit_log {
 	struct exit_rec r[EXIT_LOG_SIZE];
 	uint64_t n;                 /* exits recorded; r[(n - 1) % SIZE] is the newest */
 };
-void exit_log_add(struct exit_log *log, const struct kvm_run *run, int err);
+void exit_log_add(struct exit_log *log, const struct kvm_run *run, int err, const struct kvm_sregs *init);
 void exit_log_kick(struct exit_log *log, unsigned acts, bool armed, bool in_flight);
 int exit_rec_format(const struct exit_rec *e, uint64_t t0, char *buf, size_t len);
 void exit_log_summary(const struct exit_log *log, char *buf, size_t len);
