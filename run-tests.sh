@@ -27,9 +27,9 @@ for b in "${builds[@]}"; do
 	done
 done
 
-# Through with-kvm, with its options; run once more if the VM itself failed (125). QEMU's TCG (the
-# nested KVM we get on machines without /dev/kvm) wedged its own kernel in 2 of about 15 runs;
-# with-kvm then exits 125 at the timeout. A hang of ours is not retried: inside a working VM it is a
+# Through with-kvm, with its options; run again, up to three times, if the VM itself failed (125).
+# QEMU's TCG wedges its own kernel now and then (soft lockups in the idle task; 2 of about 15 runs
+# in 2026-11, 3 of 6 on 2026-12-01); with-kvm then exits 125 at the timeout. A hang of ours is not retried: inside a working VM it is a
 # test's watchdog or meson's timeout, reported like any failure.
 #   suite_with_kvm BUILD SUITE LOGBASE [WITH_KVM_OPTION...] [-- MESON_TEST_OPTION...]
 suite_with_kvm() {
@@ -37,7 +37,7 @@ suite_with_kvm() {
 	shift 3
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
 	[ $# -gt 0 ] && shift && mopts=("$@")
-	for attempt in 1 2; do
+	for attempt in 1 2 3; do
 		rm -f "$b/meson-logs/$log.json"
 		status=0
 		test/vm/with-kvm "${opts[@]}" meson test -C "$b" --suite "$s" --logbase "$log" --print-errorlogs \
