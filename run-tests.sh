@@ -52,6 +52,10 @@ suite_with_kvm() {
 # hangs inside a working VM is killed by meson and reported, not mistaken for a VM failure and
 # retried; a wedged VM costs 7 minutes, not 15.
 export RINGFENCE_VM_TIMEOUT=${RINGFENCE_VM_TIMEOUT:-420}
+# One VM CPU: with two (multi-threaded TCG) the VM's kernel wedged in 3 ASan runs in a row, always
+# while the run test creates many short-lived KVM VMs; with one it did not, and the kvm suite takes
+# no longer (1 min 45 s with the stress tests, 2026-12-01).
+export RINGFENCE_VM_CPUS=${RINGFENCE_VM_CPUS:-1}
 
 # Which KVMs the kvm suite runs on. The platform must be right on hardware-style KVM (EPT/NPT) and on
 # KVM's shadow MMU (kvm-pvm's), which sees no host edit to a page table it has shadowed. The VM
