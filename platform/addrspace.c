@@ -119,16 +119,14 @@ static int touch_tables(rf_as *as)
 	return r;
 }
 
-/* Frees the retired tables, touching them first on a shadow MMU. A failed touch keeps them: a
- * shadow of a reused page would bring its old translations back. */
-static int free_retired(rf_as *as)
+/* Frees the retired tables once touch_tables() has made a shadow MMU forget them. A failed touch
+ * keeps them: a shadow of a reused page would bring its old translations back. */
+static void release_retired(rf_as *as, int touched)
 {
-	int r = touch_tables(as);
-	if (r == 0)
+	if (touched == 0)
 		for (unsigned i = 0; i < as->n_retired; i++)
 			sysmem_free(&as->p->sys, as->retired[i]);
 	as->n_retired = 0;
-	return r;
 }
 
 int rf_as_create(rf_platform *p, rf_as **out)
@@ -162,12 +160,12 @@ int rf_as_destroy(rf_as *as)
 	rf_platform *p = as->p;
 	struct pt_mem m;
 	/* No vCPU runs it, and any vCPU that ran it reloads CR3 (ids are never reused), so the
-	 * tables can go as soon as a shadow MMU has forgotten them (free_retired). */
+	 * tables can go as soon as a shadow MMU has forgotten them. */
 	as_pt_mem(as, &m);
 	pt_destroy(&m, as->root);
 	/* A failed touch leaves the tables allocated (and the platform marked unsafe); the space is
 	 * gone either way, so this still succeeds. */
-	free_retired(as);
+	release_retired(as, touch_tables(as));
 	for (unsigned i = 0; i < as->n_uses; i++)
 		atomic_fetch_sub(&as->uses[i].m->maps, 1);
 	free(as->uses);
@@ -267,10 +265,7 @@ static int shootdown(rf_as *as)
 		atomic_fetch_sub(&p->shoot_waiters, 1);
 		pthread_mutex_unlock(&p->shoot_lock);
 	}
-	if (r == 0)
-		for (unsigned i = 0; i < as->n_retired; i++)
-			sysmem_free(&p->sys, as->retired[i]);
-	as->n_retired = 0;
+	release_retired(as, r);
 	return r;
 }
 
