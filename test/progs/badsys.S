@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Guest program: getpid, which ringfence run does not serve. The syscall instruction is at entry + 5
- * (after the 5-byte `mov $imm32, %eax`), which the test checks in the message. */
+/* Guest program: a syscall number no kernel has (999), then exit with minus its result: ENOSYS
+ * (38) from a runtime that answers unknown syscalls as Linux does. */
 #include "progs.h"
-
 	.text
 	.globl _start
 _start:
-	mov $SYS_getpid, %eax
+	mov $999, %eax
 	syscall
-	EXIT $0
-
+	mov %eax, %edi
+	neg %edi
+	mov $SYS_exit_group, %eax
+	syscall
+	ud2
 	NO_EXEC_STACK

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Guest program: write() with buffers it was never given must return -EFAULT (and write nothing)
- * or -EBADF, never hurt the host; good ones, also one spanning two segments or on the stack, work.
- * Prints "ABCD\nok\n" on stdout and "err\n" on stderr; a failed check exits with its own status. */
+ * or -EBADF, never hurt the host; a buffer that runs into a hole is written up to the hole, as
+ * Linux's copy stops there; good ones, also one spanning two segments or on the stack, work.
+ * Prints "ABCD\nok\n" on stdout and "123\nerr\n" on stderr; a failed check exits with its own
+ * status. */
 #include "progs.h"
 
 	.text
@@ -15,13 +17,15 @@ _start:
 	EXPECT $-EFAULT, $3
 	WRITE_AT $1, $0x10000, $1                 /* below the first segment */
 	EXPECT $-EFAULT, $14
-	WRITE_AT $1, $(STACK_TOP - 4), $8         /* runs off the top of the stack */
-	EXPECT $-EFAULT, $4
+	movabs $STACK_TOP, %rax                   /* "123\n" in the last 4 bytes of the stack */
+	movl $0x0a333231, -4(%rax)
+	WRITE_AT $2, $(STACK_TOP - 4), $8         /* runs off the top of the stack: the 4 that exist */
+	EXPECT $4, $4
 	WRITE_AT $1, $(STACK_TOP - 0x800000 - 4), $8  /* starts below the stack */
 	EXPECT $-EFAULT, $5
 	WRITE $1, msg(%rip), $0x7fffffffffffffff  /* leaves the user half */
 	EXPECT $-EFAULT, $6
-	WRITE $1, msg(%rip), $0x200000            /* capped, then still beyond what is mapped */
+	WRITE_AT $1, $STACK_TOP, $0x200000        /* nothing of it mapped */
 	EXPECT $-EFAULT, $15
 	WRITE $1, msg(%rip), $-1                  /* buf + len wraps around */
 	EXPECT $-EFAULT, $7

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "runtime.h"
 #include "tap.h"
 
 #define FILE_SIZE 0x2008u

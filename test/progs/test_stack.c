@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "runtime.h"
 #include "tap.h"
 
 #define LEN (8ull << 20)
-#define VA  (IMAGE_STACK_TOP - LEN)
+#define VA  (RT_STACK_TOP - LEN)
 
 static unsigned char *host;
 
@@ -67,7 +67,7 @@ static int check(char *const argv[], char *const envp[], const char *name)
 	}
 	EXPECT(word(at) == 0, "envp is not NULL-terminated");
 	at += 8;
-	const uint64_t want_types[] = { AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_EXECFN, AT_NULL };
+	const uint64_t want_types[] = { AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_EXECFN, AT_PLATFORM, AT_NULL };
 	for (unsigned i = 0; i < sizeof want_types / sizeof want_types[0]; i++, at += 16) {
 		uint64_t type = word(at), val = word(at + 8);
 		EXPECT(type == want_types[i], "auxv[%u] type %llu, want %llu", i, (unsigned long long)type,
@@ -80,6 +80,10 @@ static int check(char *const argv[], char *const envp[], const char *name)
 		if (type == AT_EXECFN) {
 			const char *s = str(val);
 			EXPECT(s && !strcmp(s, "/the/program"), "AT_EXECFN is not the program");
+		}
+		if (type == AT_PLATFORM) {
+			const char *s = str(val);
+			EXPECT(s && !strcmp(s, "x86_64"), "AT_PLATFORM is not x86_64");
 		}
 		if (type == AT_NULL)
 			EXPECT(val == 0, "AT_NULL value not 0");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ELF64 parser for `ringfence run`: accepts only what the loader can place safely, says why not. */
+/* ELF64 parser for the runtime's loader: accepts only what it can place safely, and says why not. */
 #include <elf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -7,14 +7,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "runtime.h"
 
 #define PAGE 4096ull
 
-/* The RF_PROT_* values, spelled out so this file needs nothing of the platform. */
-#define PROT_R 1u
-#define PROT_W 2u
-#define PROT_X 4u
+static uint64_t page_down(uint64_t a) { return a & ~(PAGE - 1); }
+static uint64_t page_up(uint64_t a) { return (a + PAGE - 1) & ~(PAGE - 1); }
+
+#define PROT_R RF_PROT_READ
+#define PROT_W RF_PROT_WRITE
+#define PROT_X RF_PROT_EXEC
 
 __attribute__((format(printf, 3, 4))) static int reject(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -48,10 +50,8 @@ static int check_header(const Elf64_Ehdr *eh, size_t size, char *err, size_t err
 		              eh->e_ident[EI_VERSION] != EV_CURRENT ? eh->e_ident[EI_VERSION] : eh->e_version);
 	if (eh->e_machine != EM_X86_64)
 		return reject(err, errlen, "not an x86-64 program (ELF machine %u)", eh->e_machine);
-	if (eh->e_type == ET_DYN)
-		return reject(err, errlen, "not a static executable (ELF type ET_DYN: "
-		                           "position-independent or a shared library)");
-	if (eh->e_type != ET_EXEC)
+	/* ET_DYN: a static PIE if it has no PT_INTERP (checked with the program headers). */
+	if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)
 		return reject(err, errlen, "not an executable (ELF type %u, %s)", eh->e_type, type_name(eh->e_type));
 	if (eh->e_phentsize != sizeof(Elf64_Phdr))
 		return reject(err, errlen, "program header size %u, want %zu", eh->e_phentsize, sizeof(Elf64_Phdr));
@@ -72,9 +72,12 @@ static unsigned prot_of(uint32_t flags)
 }
 
 /* n is the program header index, as readelf numbers them, so the message can be checked there. */
-static int check_load(const Elf64_Phdr *ph, unsigned n, size_t size, char *err, size_t errlen)
+static int check_load(const Elf64_Phdr *ph, uint64_t bias, unsigned n, size_t size, char *err, size_t errlen)
 {
-	unsigned long long va = ph->p_vaddr, mem = ph->p_memsz, off = ph->p_offset, fsz = ph->p_filesz;
+	if (ph->p_vaddr > ELF_USER_END)   /* before the bias is added: no wrap-around into the user half */
+		return reject(err, errlen, "segment %u at 0x%llx: beyond the user half", n,
+		              (unsigned long long)ph->p_vaddr);
+	unsigned long long va = ph->p_vaddr + bias, mem = ph->p_memsz, off = ph->p_offset, fsz = ph->p_filesz;
 	if (fsz > mem)
 		return reject(err, errlen, "segment %u: file size 0x%llx larger than memory size 0x%llx", n, fsz, mem);
 	if (off + fsz < off)
@@ -93,8 +96,6 @@ static int check_load(const Elf64_Phdr *ph, unsigned n, size_t size, char *err, 
 	return 0;
 }
 
-static uint64_t page_down(uint64_t a) { return a & ~(PAGE - 1); }
-static uint64_t page_up(uint64_t a) { return (a + PAGE - 1) & ~(PAGE - 1); }
 
 /* Segments are mapped whole pages at a time, so two that share a page would need it with two
  * contents or two protections; refuse instead of picking one. */
@@ -141,23 +142,40 @@ int elf_parse(const void *file, size_t size, struct elf_info *out, char *err, si
 	if (r < 0)
 		return r;
 
+	/* A first pass for PT_INTERP and, for a PIE, the lowest address: the bias moves that to
+	 * ELF_PIE_BASE, as Linux places ET_DYN programs. */
+	const unsigned char *phdrs = (const unsigned char *)file + eh.e_phoff;
+	uint64_t low = UINT64_MAX;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, phdrs + (uint64_t)i * sizeof ph, sizeof ph);
+		if (ph.p_type == PT_INTERP)
+			return reject(err, errlen, "dynamically linked (has PT_INTERP): only static executables run");
+		if (ph.p_type == PT_LOAD && (ph.p_memsz || ph.p_filesz) && ph.p_vaddr < low)
+			low = ph.p_vaddr;
+	}
+	out->pie = eh.e_type == ET_DYN;
+	if (out->pie && low != UINT64_MAX) {
+		if (low > ELF_USER_END)
+			return reject(err, errlen, "lowest segment at 0x%llx: beyond the user half", (unsigned long long)low);
+		out->bias = ELF_PIE_BASE - page_down(low);
+	}
+
 	unsigned index[ELF_MAX_PHDRS];
 	uint64_t pt_phdr = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
-		memcpy(&ph, (const unsigned char *)file + eh.e_phoff + (uint64_t)i * sizeof ph, sizeof ph);
-		if (ph.p_type == PT_INTERP)
-			return reject(err, errlen, "dynamically linked (has PT_INTERP): only static executables run");
+		memcpy(&ph, phdrs + (uint64_t)i * sizeof ph, sizeof ph);
 		if (ph.p_type == PT_PHDR)
-			pt_phdr = ph.p_vaddr;
+			pt_phdr = ph.p_vaddr + out->bias;
 		if (ph.p_type != PT_LOAD || (ph.p_memsz == 0 && ph.p_filesz == 0))
 			continue;   /* an empty PT_LOAD: Linux maps nothing for it either */
-		if ((r = check_load(&ph, i, size, err, errlen)) < 0)
+		if ((r = check_load(&ph, out->bias, i, size, err, errlen)) < 0)
 			return r;
 		index[out->nseg] = i;
 		out->seg[out->nseg++] = (struct elf_segment){
-			.vaddr = ph.p_vaddr, .memsz = ph.p_memsz, .offset = ph.p_offset, .filesz = ph.p_filesz,
-			.prot = prot_of(ph.p_flags),
+			.vaddr = ph.p_vaddr + out->bias, .memsz = ph.p_memsz, .offset = ph.p_offset,
+			.filesz = ph.p_filesz, .prot = prot_of(ph.p_flags),
 		};
 	}
 	if (out->nseg == 0)
@@ -166,15 +184,16 @@ int elf_parse(const void *file, size_t size, struct elf_info *out, char *err, si
 		return r;
 
 	bool entry_ok = false;
+	uint64_t entry = eh.e_entry + out->bias;   /* wraps for a bad entry: then it is in no segment */
 	for (unsigned i = 0; i < out->nseg; i++) {
 		const struct elf_segment *s = &out->seg[i];
-		if ((s->prot & PROT_X) && eh.e_entry >= s->vaddr && eh.e_entry - s->vaddr < s->memsz)
+		if ((s->prot & PROT_X) && entry >= s->vaddr && entry - s->vaddr < s->memsz)
 			entry_ok = true;
 	}
 	if (!entry_ok)
 		return reject(err, errlen, "entry point 0x%llx is not in an executable segment",
 		              (unsigned long long)eh.e_entry);
-	out->entry = eh.e_entry;
+	out->entry = entry;
 	out->phnum = eh.e_phnum;
 	out->phentsize = eh.e_phentsize;
 	out->phdr_vaddr = find_phdr_vaddr(out, &eh, pt_phdr);

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "runtime.h"
 
 static unsigned count(char *const v[])
 {
@@ -34,13 +34,14 @@ int stack_build(unsigned char *host, uint64_t va, uint64_t len, char *const argv
                 const unsigned char random[16], uint64_t *rsp)
 {
 	unsigned argc = count(argv), envc = count(envp);
-	uint64_t strings = strlen(execfn) + 1;
+	static const char platform[] = "x86_64";   /* AT_PLATFORM, as Linux puts it on the stack */
+	uint64_t strings = strlen(execfn) + 1 + sizeof platform;
 	for (unsigned i = 0; i < argc; i++)
 		strings += strlen(argv[i]) + 1;
 	for (unsigned i = 0; i < envc; i++)
 		strings += strlen(envp[i]) + 1;
-	/* argc, argv[] + NULL, envp[] + NULL, the caller's auxv + AT_RANDOM, AT_EXECFN, AT_NULL. */
-	uint64_t words = 1 + (argc + 1ull) + (envc + 1ull) + 2ull * (naux + 3);
+	/* argc, argv[] + NULL, envp[] + NULL, the caller's auxv + AT_RANDOM, AT_EXECFN, AT_PLATFORM, AT_NULL. */
+	uint64_t words = 1 + (argc + 1ull) + (envc + 1ull) + 2ull * (naux + 4);
 	/* Linux refuses arguments beyond a quarter of the stack limit: leave the program room. */
 	uint64_t budget = len / 4;
 	if (strings > budget || words > budget / 8 || strings + words * 8 + 64 > budget)
@@ -55,6 +56,7 @@ int stack_build(unsigned char *host, uint64_t va, uint64_t len, char *const argv
 	for (unsigned i = 0; i < envc; i++)
 		put_string(host, va, &at, envp[i]);
 	uint64_t execfn_va = put_string(host, va, &at, execfn);
+	uint64_t platform_va = put_string(host, va, &at, platform);
 
 	uint64_t random_va = (strings_va - 16) & ~15ull;
 	memcpy(host + (random_va - va), random, 16);
@@ -81,7 +83,7 @@ int stack_build(unsigned char *host, uint64_t va, uint64_t len, char *const argv
 		put_word(host, va, at, aux[i].type), at += 8;
 		put_word(host, va, at, aux[i].val), at += 8;
 	}
-	const uint64_t tail[] = { AT_RANDOM, random_va, AT_EXECFN, execfn_va, AT_NULL, 0 };
+	const uint64_t tail[] = { AT_RANDOM, random_va, AT_EXECFN, execfn_va, AT_PLATFORM, platform_va, AT_NULL, 0 };
 	for (unsigned i = 0; i < sizeof tail / sizeof tail[0]; i++)
 		put_word(host, va, at, tail[i]), at += 8;
 	return 0;
