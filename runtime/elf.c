@@ -74,7 +74,7 @@ static unsigned prot_of(uint32_t flags)
 /* n is the program header index, as readelf numbers them, so the message can be checked there. */
 static int check_load(const Elf64_Phdr *ph, uint64_t bias, unsigned n, size_t size, char *err, size_t errlen)
 {
-	if (ph->p_vaddr > ELF_USER_END)   /* before the bias is added: no wrap-around into the user half */
+	if (bias && ph->p_vaddr > ELF_USER_END)   /* a PIE: before the bias is added, no wrap-around */
 		return reject(err, errlen, "segment %u at 0x%llx: beyond the user half", n,
 		              (unsigned long long)ph->p_vaddr);
 	unsigned long long va = ph->p_vaddr + bias, mem = ph->p_memsz, off = ph->p_offset, fsz = ph->p_filesz;

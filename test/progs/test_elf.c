@@ -150,7 +150,20 @@ static void test_header(struct fake *im)
 	rejected(im, "aarch64 machine", "not an x86-64 program (ELF machine 183)");
 	make(im);
 	im->eh->e_type = ET_DYN;
-	rejected(im, "ET_DYN", "not a static executable (ELF type ET_DYN");
+	{
+		/* A static PIE: placed so its lowest page is at ELF_PIE_BASE, everything moved alike. */
+		struct elf_info e;
+		char why[256];
+		int r = parse(im, &e, why, sizeof why);
+		uint64_t bias = ELF_PIE_BASE - 0x400000;
+		if (!ok(r == 0 && e.pie && e.bias == bias && e.entry == im->eh->e_entry + bias &&
+		        e.seg[1].vaddr == 0x401000 + bias && e.phdr_vaddr == 0x400000 + sizeof(Elf64_Ehdr) + bias,
+		        "ET_DYN without PT_INTERP: a static PIE at 0x%llx", (unsigned long long)ELF_PIE_BASE))
+			printf("#   returned %d (%s), bias 0x%llx, entry 0x%llx\n", r, why, (unsigned long long)e.bias,
+			       (unsigned long long)e.entry);
+		im->ph[2].p_vaddr = 0xffffffff80000000ull;
+		rejected(im, "a PIE segment beyond the user half before the bias", "beyond the user half");
+	}
 	make(im);
 	im->eh->e_type = ET_REL;
 	rejected(im, "ET_REL", "not an executable (ELF type 1, ET_REL, an object file)");
