@@ -350,9 +350,12 @@ static void print_table(const struct bench *b, const struct figure *f, unsigned 
 
 static int usage(FILE *out)
 {
-	fprintf(out, "usage: ringfence bench [--json] [--iterations N]\n"
+	fprintf(out, "usage: ringfence bench [--json] [--iterations N] [--programs] [--progs-dir DIR] [--program-runs N]\n"
 	             "  --json          one JSON object per line: name, median_ns, p99_ns, floor, ratio\n"
-	             "  --iterations N  timed samples per figure (default %d, at most %d)\n",
+	             "  --iterations N  timed samples per figure (default %d, at most %d)\n"
+	             "  --programs      only the whole-program figures (natively, ringfence run, ptrace), which\n"
+	             "                  plain `ringfence bench` prints at the end; --progs-dir DIR: where\n"
+	             "                  getppid, devnull and compute are; --program-runs N: timed runs of each\n",
 	             DEFAULT_ITERATIONS, MAX_ITERATIONS);
 	return out == stderr ? 2 : 0;
 }
@@ -434,9 +437,14 @@ int cmd_bench(int argc, char **argv)
 {
 	bool json = false;
 	unsigned iterations = DEFAULT_ITERATIONS;
+	struct bench_programs_opts programs;
+	if (bench_programs_options(&argc, argv, &programs))
+		return 2;
 	int r = parse(argc, argv, &json, &iterations);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
+	if (programs.only)
+		return bench_programs(&programs, json);
 	struct bench b = { 0 };
 	if (bench_setup(&b) < 0) {
 		fprintf(stderr, "ringfence bench: %s\n", rf_last_error());
@@ -489,5 +497,5 @@ int cmd_bench(int argc, char **argv)
 		free(b.split[k].to_report);
 	}
 	bench_teardown(&b);
-	return r != 0;
+	return bench_programs(&programs, json) | (r != 0);
 }

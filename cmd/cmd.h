@@ -57,6 +57,39 @@ int bench_kick(struct rf_platform *p, bool storm, unsigned warmup, unsigned batc
 int bench_remap(struct rf_platform *p, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 int bench_unmap(struct rf_platform *p, unsigned pages, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 
+/* bench_sysemu.c: the children of ringfence bench --programs. bench_sysemu_run() runs argv[0] (a static
+ * program) with every syscall stopped by PTRACE_SYSEMU and served by the tracer: getppid, openat of
+ * /dev/null (a fake fd), write (to a fake fd: counted as done; to 1 or 2: copied out with
+ * process_vm_readv and written to out_fd/err_fd, -1 meaning this process's own), exit/exit_group;
+ * anything else gets -ENOSYS. Returns the program's status as a shell reports it (127: it could
+ * not be executed, 128+N: signal N), or -errno (-EPERM: PTRACE_TRACEME refused). */
+struct bench_sysemu_stats {
+	unsigned long syscalls;               /* served, exit included */
+	unsigned long unsupported;            /* answered -ENOSYS */
+};
+int bench_sysemu_run(char *const argv[], int out_fd, int err_fd, struct bench_sysemu_stats *stats);
+/* Runs argv[0] traced only to stop it at its exit, and reads its VmHWM there: the peak RSS (KiB) of
+ * the process image execve made, which wait4's ru_maxrss cannot give (it counts the forking parent's
+ * memory too). The same return as bench_sysemu_run(); *hwm_kib is -errno if it could not be read. */
+int bench_traced_hwm(char *const argv[], int out_fd, int err_fd, long *hwm_kib);
+/* Runs argv[0] as a plain child (posix_spawn), stdout and stderr as above, and waits for it: its
+ * shell status or -errno; *maxrss gets wait4's ru_maxrss in KiB. */
+int bench_spawn_run(char *const argv[], int out_fd, int err_fd, long *maxrss);
+/* end bench_sysemu.c */
 
+/* bench_programs.c: `ringfence bench --programs`: wall time of whole static programs (bench/progs and
+ * test/progs hello) natively, under `ringfence run` and under bench_sysemu_run(), in one run, with the
+ * per-syscall overhead as a ratio to the ring-3 fault floor, start-up time and peak RSS. */
+struct bench_programs_opts {
+	bool only;                            /* --programs: these figures and no others */
+	const char *dir;                      /* --progs-dir DIR; NULL: next to the ringfence executable */
+	unsigned runs;                        /* --program-runs N: timed runs per program and runner */
+};
+/* Takes its own options out of argv (shifting the rest down, *argc updated) so the caller parses
+ * what remains. 0, or 2 (a usage error) after saying why. */
+int bench_programs_options(int *argc, char **argv, struct bench_programs_opts *o);
+/* Prints the figures (a table, or one JSON object per line). 0, or 1 if a figure failed. */
+int bench_programs(const struct bench_programs_opts *o, bool json);
+/* end bench_programs.c */
 
 #endif
