@@ -22,7 +22,8 @@ static uint64_t page_up(uint64_t a) { return (a + RT_PAGE - 1) & ~(RT_PAGE - 1);
 static int read_file(const char *path, unsigned char **out, size_t *size)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named as the program must not hang the runner (it is refused below). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return rt_fail(RT_EXIT_NOLOAD, "%s: %s", path, strerror(errno));
 	struct stat st;
@@ -74,7 +75,7 @@ static int place_segments(struct rt_thread *t, const char *path, const unsigned 
 			return rt_fail(RT_EXIT_NOLOAD, "%s: segment at 0x%llx..0x%llx reaches the stack area "
 			               "(0x%llx and up)", path, (unsigned long long)s->vaddr,
 			               (unsigned long long)(s->vaddr + s->memsz), (unsigned long long)RT_MMAP_TOP);
-		int e = mem_add(m, va, top - va, s->prot, REGION_IMAGE, false, true);
+		int e = mem_add(m, va, top - va, s->prot, REGION_IMAGE, 0, true);
 		if (e == -ENOMEM)
 			return rt_fail(RT_EXIT_NOLOAD, "%s: segment at 0x%llx needs %llu MiB, more than the guest "
 			               "memory has left (--memory)", path, (unsigned long long)s->vaddr,
@@ -102,7 +103,7 @@ static int build_stack(struct rt_thread *t, const char *path, const struct elf_i
 {
 	struct rt_mem *m = &t->proc->mem;
 	const uint64_t va = RT_STACK_TOP - RT_STACK_SIZE;
-	int e = mem_add(m, va, RT_STACK_SIZE, RF_PROT_READ | RF_PROT_WRITE, REGION_STACK, false, true);
+	int e = mem_add(m, va, RT_STACK_SIZE, RF_PROT_READ | RF_PROT_WRITE, REGION_STACK, 0, true);
 	if (e < 0)
 		return rt_fail(e == -ENOMEM ? RT_EXIT_NOLOAD : RT_EXIT_PLATFORM, "%s: no room for an %llu MiB stack",
 		               path, RT_STACK_SIZE >> 20);

@@ -155,8 +155,15 @@ bool path_fd_denied(const struct rt_fs *fs, int fd)
 {
 	struct stat st;
 	struct statfs sfs;
-	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
+	if (fstat(fd, &st) < 0)
 		return true;
+	/* Some file systems (9p) answer no fstatfs on an O_PATH descriptor of a symlink; its device
+	 * is still checked below. */
+	if (fstatfs(fd, &sfs) < 0) {
+		if (!S_ISLNK(st.st_mode))
+			return true;
+		sfs.f_type = 0;
+	}
 	/* No device node, socket or FIFO of the host: /dev/kvm, /dev/mem, a tty elsewhere, ... */
 	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode))
 		return true;

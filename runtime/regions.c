@@ -104,7 +104,7 @@ static int map_sync(struct rt_mem *m, const struct region *r, uint64_t va, uint6
 static bool can_merge(const struct region *a, const struct region *b)
 {
 	return a->va + a->len == b->va && a->prot == b->prot && a->kind == b->kind && a->shared == b->shared &&
-	       !a->pages == !b->pages;
+	       a->nowrite == b->nowrite && !a->pages == !b->pages;
 }
 
 /* Joins r[i] and r[i+1] if they are alike, so growing heaps do not use up the region count. */
@@ -144,10 +144,11 @@ bool mem_is_free(const struct rt_mem *m, uint64_t va, uint64_t len)
 	return i == m->n || m->r[i].va >= va + len;
 }
 
-int mem_add(struct rt_mem *m, uint64_t va, uint64_t len, unsigned prot, enum region_kind kind, bool shared,
+int mem_add(struct rt_mem *m, uint64_t va, uint64_t len, unsigned prot, enum region_kind kind, unsigned flags,
             bool populate)
 {
-	struct region r = { .va = va, .len = len, .prot = prot, .kind = kind, .shared = shared };
+	struct region r = { .va = va, .len = len, .prot = prot, .kind = kind, .shared = flags & MEM_SHARED,
+	                    .nowrite = flags & MEM_NOWRITE };
 	if (prot || populate) {
 		r.pages = malloc(npages(len) * sizeof *r.pages);
 		if (!r.pages)
@@ -201,6 +202,8 @@ int mem_protect(struct rt_mem *m, uint64_t va, uint64_t len, unsigned prot)
 	for (unsigned i = first_above(m, va); at < va + len; i++) {
 		if (i == m->n || m->r[i].va > at)
 			return -ENOMEM;
+		if ((prot & RF_PROT_WRITE) && m->r[i].nowrite)
+			return -EACCES;
 		at = m->r[i].va + m->r[i].len;
 	}
 	int e = split(m, va);
@@ -288,16 +291,17 @@ int64_t mem_remap(struct rt_mem *m, uint64_t old, uint64_t old_len, uint64_t new
 	}
 	unsigned prot = r->prot;
 	enum region_kind kind = r->kind;
-	bool shared = r->shared, has_pages = r->pages != NULL;
-	if (!fixed && old + new_len <= RF_USER_END && old + new_len > old &&
+	bool shared = r->shared, nowrite = r->nowrite, has_pages = r->pages != NULL;
+	unsigned flags_of = (shared ? MEM_SHARED : 0) | (nowrite ? MEM_NOWRITE : 0);
+	if (!fixed && old + new_len <= RT_USER_TOP && old + new_len > old &&
 	    mem_is_free(m, old + old_len, new_len - old_len)) {
-		int e = mem_add(m, old + old_len, new_len - old_len, prot, kind, shared, has_pages);
+		int e = mem_add(m, old + old_len, new_len - old_len, prot, kind, flags_of, has_pages);
 		return e < 0 ? e : (int64_t)old;
 	}
 	if (!(flags & MREMAP_MAYMOVE))
 		return -ENOMEM;
 	if (fixed) {
-		if (new_va % RT_PAGE || new_va < ELF_USER_MIN || new_len > RF_USER_END - new_va ||
+		if (new_va % RT_PAGE || new_va < ELF_USER_MIN || new_len > RT_USER_TOP - new_va ||
 		    (new_va < old + old_len && old < new_va + new_len))
 			return -EINVAL;
 		int e = mem_remove(m, new_va, new_len);
@@ -334,7 +338,7 @@ int64_t mem_remap(struct rt_mem *m, uint64_t old, uint64_t old_len, uint64_t new
 		return e;
 	}
 	struct region nr = { .va = new_va, .len = new_len, .prot = prot, .kind = kind, .shared = shared,
-	                     .pages = moved };
+	                     .nowrite = nowrite, .pages = moved };
 	unsigned i = first_above(m, new_va);
 	if ((e = insert_at(m, i, &nr)) == 0 && (e = map_sync(m, &m->r[i], new_va, new_len)) < 0)
 		delete_at(m, i);

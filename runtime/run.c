@@ -63,10 +63,13 @@ static void exe_path(struct rt_proc *p, const char *prog)
 	char *real = realpath(prog, NULL);
 	const char *rp = p->fs.root_path;
 	size_t n = strlen(rp);
+	const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
 	if (real && (!n || (!strncmp(real, rp, n) && real[n] == '/')))
 		snprintf(p->exe_guest, sizeof p->exe_guest, "%s", real + n);
 	else
-		snprintf(p->exe_guest, sizeof p->exe_guest, "%s", prog);
+		/* Outside the root the program has no path: an absolute name (glibc insists on one)
+		 * that says nothing of the host's layout. */
+		snprintf(p->exe_guest, sizeof p->exe_guest, "/%s", base);
 	free(real);
 }
 

@@ -99,7 +99,10 @@ int stack_build(unsigned char *host, uint64_t va, uint64_t len, char *const argv
 
 /* ---- mem.c / mm.c: guest memory, the region map, checked guest access ---- */
 #define RT_PAGE        4096ull
-#define RT_STACK_TOP   0x7ffffffff000ull     /* as Linux: the last user page stays unmapped */
+#define RT_USER_TOP    0x7ffffffff000ull     /* Linux's TASK_SIZE: the last page below the hole is never
+                                              * mapped (a SYSCALL there would return to a non-canonical
+                                              * address) */
+#define RT_STACK_TOP   RT_USER_TOP
 #define RT_STACK_SIZE  (8ull << 20)          /* RLIMIT_STACK; mapped whole at start */
 #define RT_STACK_GAP   (1ull << 20)          /* Linux's stack_guard_gap: nothing is placed in it */
 #define RT_MMAP_TOP    (RT_STACK_TOP - RT_STACK_SIZE - RT_STACK_GAP)
@@ -116,6 +119,7 @@ struct region {
 	unsigned prot;                        /* RF_PROT_*; 0: reserved, faults on any access */
 	enum region_kind kind;
 	bool shared;                          /* MAP_SHARED: kept for fork, same as private today */
+	bool nowrite;                         /* a shared file mapping: never writable (Linux's !VM_MAYWRITE) */
 	uint32_t *pages;
 };
 
@@ -136,7 +140,9 @@ int mem_init(struct rt_mem *m, rf_platform *p, uint64_t bytes);
 void mem_destroy(struct rt_mem *m);
 /* Adds a region at [va, va+len) (page aligned, free) with fresh zero pages when prot != 0 or
  * populate. 0, -ENOMEM (guest memory or region count exhausted), or a platform error. */
-int mem_add(struct rt_mem *m, uint64_t va, uint64_t len, unsigned prot, enum region_kind kind, bool shared,
+#define MEM_SHARED  1u   /* MAP_SHARED */
+#define MEM_NOWRITE 2u   /* a shared file mapping: never writable (Linux's !VM_MAYWRITE) */
+int mem_add(struct rt_mem *m, uint64_t va, uint64_t len, unsigned prot, enum region_kind kind, unsigned flags,
             bool populate);
 /* The host bytes of [va, va+len) of a populated region, for filling it (loader, file mappings). */
 int mem_fill(struct rt_mem *m, uint64_t va, const void *src, size_t len);
@@ -153,6 +159,7 @@ int64_t mem_remap(struct rt_mem *m, uint64_t old, uint64_t old_len, uint64_t new
                   uint64_t new_va);
 /* Zero-fills the allocated pages of [va, va+len) (MADV_DONTNEED on private anonymous memory). */
 int mem_zero(struct rt_mem *m, uint64_t va, uint64_t len);
+
 /* A free gap of len bytes (plus a guard page each side) below top, highest first; 0 if none. */
 uint64_t mem_find_gap(const struct rt_mem *m, uint64_t len, uint64_t top);
 bool mem_is_free(const struct rt_mem *m, uint64_t va, uint64_t len);
@@ -261,7 +268,7 @@ syscall_fn sys_brk, sys_mmap, sys_munmap, sys_mprotect, sys_mremap, sys_madvise,
 	sys_mincore;                                                           /* sys_mem.c */
 syscall_fn sys_read, sys_write, sys_pread64, sys_pwrite64, sys_readv, sys_writev, sys_lseek,
 	sys_close, sys_dup, sys_dup2, sys_dup3, sys_fcntl, sys_ioctl, sys_pipe2, sys_pipe, sys_getdents64,
-	sys_fstat, sys_ftruncate, sys_fsync, sys_close_range;                  /* sys_fd.c */
+	sys_fstat, sys_ftruncate, sys_fsync, sys_close_range, sys_poll, sys_ppoll;  /* sys_fd.c */
 struct stat;
 int fd_stat(struct rt_file *f, struct stat *st);
 syscall_fn sys_open, sys_openat, sys_creat, sys_newfstatat, sys_stat, sys_lstat, sys_statx,
@@ -340,9 +347,10 @@ int signal_death(struct rt_thread *t, int sig);
 /* ---- waker.c: a host thread for timers and host signals, which kicks the guest ---- */
 int waker_start(struct rt_proc *proc, struct rt_thread *t);
 void waker_stop(struct rt_proc *proc);
-/* Waits until timeout_ns (-1: forever) passes, a signal that interrupts arrives (-EINTR), or (fd >= 0)
- * fd is ready for events. 0 on timeout or readiness. */
-int waker_wait(struct rt_thread *t, int fd, short events, int64_t timeout_ns);
+/* Waits until timeout_ns (-1: forever) passes (0), a signal that interrupts arrives (-EINTR), or one
+ * of the n host pollfds is ready (their count, revents set). */
+struct pollfd;
+int waker_wait(struct rt_thread *t, struct pollfd *fds, int n, int64_t timeout_ns);
 /* ITIMER_REAL: arm (value 0: disarm) and read. Times in ns. */
 int waker_itimer(struct rt_proc *proc, uint64_t value, uint64_t interval, uint64_t *old_value,
                  uint64_t *old_interval);

@@ -33,7 +33,9 @@ static int wait_readable(struct rt_thread *t, int fd)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		return 0;
-	return waker_wait(t, fd, POLLIN, -1);
+	struct pollfd p = { fd, POLLIN, 0 };
+	int r = waker_wait(t, &p, 1, -1);
+	return r < 0 ? r : 0;
 }
 
 static long device_read(struct rt_file *f, const struct iovec *iov, int n)
@@ -296,11 +298,90 @@ long sys_getdents64(struct rt_thread *t, const uint64_t a[6])
 	if (f->kind != FILE_HOST || !f->dir)
 		return -ENOTDIR;
 	static char buf[65536];
-	size_t n = a[2] < sizeof buf ? (size_t)a[2] : sizeof buf;
+	unsigned count = (unsigned)a[2];   /* an unsigned int to the kernel */
+	if (count > INT32_MAX)
+		return -EINVAL;   /* as Linux: such a count is refused before anything is read */
+	size_t n = count < sizeof buf ? count : sizeof buf;
 	long r = syscall(SYS_getdents64, f->host, buf, n);
 	if (r < 0)
 		return -errno;
 	return mem_copy_out(&t->proc->mem, a[1], buf, (size_t)r) < 0 ? -EFAULT : r;
+}
+
+/* poll over guest descriptors: served devices are always ready, host ones are asked; waiting is
+ * the waker's, so a signal ends it (EINTR, as Linux's poll with a handler). */
+static long do_poll(struct rt_thread *t, uint64_t va, uint64_t nfds, int64_t timeout_ns)
+{
+	if (nfds > RT_MAX_FDS)
+		return -EINVAL;
+	static struct pollfd g[RT_MAX_FDS], h[RT_MAX_FDS];
+	static int map[RT_MAX_FDS];
+	if (mem_copy_in(&t->proc->mem, g, va, nfds * sizeof g[0]) < 0)
+		return -EFAULT;
+	int k = 0;
+	for (uint64_t i = 0; i < nfds; i++) {
+		g[i].revents = 0;
+		if (g[i].fd < 0)
+			continue;
+		struct rt_file *f = files_get(ft(t), (uint64_t)g[i].fd);
+		if (!f)
+			g[i].revents = POLLNVAL;
+		else if (f->kind != FILE_HOST)
+			g[i].revents = g[i].events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+		else {
+			h[k] = (struct pollfd){ f->host, g[i].events, 0 };
+			map[k++] = (int)i;
+		}
+	}
+	int ready = 0;
+	for (uint64_t i = 0; i < nfds; i++)
+		ready += g[i].revents != 0;
+	int r = poll(h, (nfds_t)k, 0);
+	if (r == 0 && !ready && timeout_ns != 0)
+		r = waker_wait(t, h, k, timeout_ns);
+	if (r < 0)
+		return r == -EINTR ? -EINTR : r;
+	for (int j = 0; j < k; j++) {
+		g[map[j]].revents = h[j].revents;
+		ready += h[j].revents != 0;
+	}
+	return mem_copy_out(&t->proc->mem, va, g, nfds * sizeof g[0]) < 0 ? -EFAULT : ready;
+}
+
+long sys_poll(struct rt_thread *t, const uint64_t a[6])
+{
+	int ms = (int)a[2];
+	return do_poll(t, a[0], a[1], ms < 0 ? -1 : (int64_t)ms * 1000000);
+}
+
+long sys_ppoll(struct rt_thread *t, const uint64_t a[6])
+{
+	int64_t ns = -1;
+	if (a[2]) {
+		struct timespec ts;
+		if (mem_copy_in(&t->proc->mem, &ts, a[2], sizeof ts) < 0)
+			return -EFAULT;
+		if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
+			return -EINVAL;
+		ns = ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
+	/* The temporary signal mask, as sigsuspend keeps it until a handler has run. */
+	if (a[3]) {
+		uint64_t set;
+		if (a[4] != 8)
+			return -EINVAL;
+		if (mem_copy_in(&t->proc->mem, &set, a[3], sizeof set) < 0)
+			return -EFAULT;
+		t->saved_mask = t->mask;
+		t->has_saved_mask = true;
+		t->mask = set & ~(sigbit(SIGKILL) | sigbit(SIGSTOP));
+	}
+	long r = do_poll(t, a[0], a[1], ns);
+	if (a[3] && r != -EINTR) {
+		t->mask = t->saved_mask;
+		t->has_saved_mask = false;
+	}
+	return r;
 }
 
 int fd_stat(struct rt_file *f, struct stat *st)

@@ -29,7 +29,7 @@ long sys_brk(struct rt_thread *t, const uint64_t a[6])
 	if (top > cur) {
 		/* One guard page must stay free above the heap, like between mappings. */
 		if (!mem_is_free(m, cur, top - cur + RT_PAGE) ||
-		    mem_add(m, cur, top - cur, RF_PROT_READ | RF_PROT_WRITE, REGION_BRK, false, false) < 0)
+		    mem_add(m, cur, top - cur, RF_PROT_READ | RF_PROT_WRITE, REGION_BRK, 0, false) < 0)
 			return (long)m->brk;
 	} else if (top < cur && mem_remove(m, top, cur - top) < 0) {
 		return (long)m->brk;
@@ -79,7 +79,7 @@ long sys_mmap(struct rt_thread *t, const uint64_t a[6])
 	if (!len || off % RT_PAGE)
 		return -EINVAL;
 	len = page_up(len);
-	if (!len || len > RF_USER_END)
+	if (!len || len > RT_USER_TOP)
 		return -ENOMEM;
 	struct rt_file *f = NULL;
 	if (!(flags & MAP_ANONYMOUS)) {
@@ -97,8 +97,12 @@ long sys_mmap(struct rt_thread *t, const uint64_t a[6])
 	}
 	uint64_t va;
 	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
-		if (addr % RT_PAGE || addr < ELF_USER_MIN || len > RF_USER_END - addr)
-			return flags & MAP_FIXED_NOREPLACE ? -EINVAL : -EPERM;
+		if (addr % RT_PAGE)
+			return -EINVAL;
+		if (len > RT_USER_TOP || addr > RT_USER_TOP - len)
+			return -ENOMEM;
+		if (addr < ELF_USER_MIN)
+			return -EPERM;   /* vm.mmap_min_addr, as for a process without CAP_SYS_RAWIO */
 		if (flags & MAP_FIXED_NOREPLACE && !mem_is_free(mem(t), addr, len))
 			return -EEXIST;
 		int e = mem_remove(mem(t), addr, len);
@@ -113,9 +117,10 @@ long sys_mmap(struct rt_thread *t, const uint64_t a[6])
 		else if (!(va = mem_find_gap(mem(t), len, RT_MMAP_TOP)))
 			return -ENOMEM;
 	}
-	int e = mem_add(mem(t), va, len, prot, REGION_MMAP, type != MAP_PRIVATE, f != NULL);
+	unsigned mf = type != MAP_PRIVATE ? MEM_SHARED | (f ? MEM_NOWRITE : 0) : 0;
+	int e = mem_add(mem(t), va, len, prot, REGION_MMAP, mf, f != NULL);
 	if (e < 0)
-		return e == -ENOMEM ? -ENOMEM : e;
+		return e;
 	if (f && (e = fill_from_file(t, f, va, len, off)) < 0) {
 		mem_remove(mem(t), va, len);
 		return e;
@@ -126,7 +131,7 @@ long sys_mmap(struct rt_thread *t, const uint64_t a[6])
 long sys_munmap(struct rt_thread *t, const uint64_t a[6])
 {
 	uint64_t va = a[0], len = page_up(a[1]);
-	if (va % RT_PAGE || !a[1] || !len || va > RF_USER_END || len > RF_USER_END - va)
+	if (va % RT_PAGE || !a[1] || !len || va > RT_USER_TOP || len > RT_USER_TOP - va)
 		return -EINVAL;
 	return mem_remove(mem(t), va, len);
 }
@@ -138,7 +143,7 @@ long sys_mprotect(struct rt_thread *t, const uint64_t a[6])
 		return -EINVAL;
 	if (!a[1])
 		return 0;
-	if (!len || va > RF_USER_END || len > RF_USER_END - va)
+	if (!len || va > RT_USER_TOP || len > RT_USER_TOP - va)
 		return -ENOMEM;
 	return mem_protect(mem(t), va, len, prot_of(a[2]));
 }
@@ -150,7 +155,7 @@ long sys_mremap(struct rt_thread *t, const uint64_t a[6])
 	if (old % RT_PAGE || flags & ~(unsigned)(MREMAP_MAYMOVE | MREMAP_FIXED) ||
 	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)))
 		return -EINVAL;
-	if (!new_len || !old_len || new_len > RF_USER_END || old > RF_USER_END - old_len)
+	if (!new_len || !old_len || new_len > RT_USER_TOP || old > RT_USER_TOP - old_len)
 		return -EINVAL;
 	return (long)mem_remap(mem(t), old, old_len, new_len, flags, a[4]);
 }
@@ -158,7 +163,7 @@ long sys_mremap(struct rt_thread *t, const uint64_t a[6])
 long sys_madvise(struct rt_thread *t, const uint64_t a[6])
 {
 	uint64_t va = a[0], len = page_up(a[1]);
-	if (va % RT_PAGE || va > RF_USER_END || len > RF_USER_END - va)
+	if (va % RT_PAGE || va > RT_USER_TOP || len > RT_USER_TOP - va)
 		return -EINVAL;
 	switch ((int)a[2]) {
 	case MADV_DONTNEED:

@@ -166,6 +166,9 @@ long sys_lstat(struct rt_thread *t, const uint64_t a[6])
 long sys_statx(struct rt_thread *t, const uint64_t a[6])
 {
 	int flags = (int)a[2];
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) ||
+	    (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE || (a[3] & STATX__RESERVED))
+		return -EINVAL;
 	enum file_kind kind;
 	char abs[RT_PATH_MAX];
 	int fd = lookup(t, (int)a[0], a[1], flags, &kind, abs);
@@ -303,6 +306,20 @@ static int parent(struct rt_thread *t, int64_t dirfd, uint64_t path, char base[2
 	return path_parent_rw(fs(t), abs, base);
 }
 
+/* Linux looks a new name up before it asks for write access: an existing one is EEXIST even on a
+ * read-only file system. */
+static int exists_or(struct rt_thread *t, int64_t dirfd, uint64_t path, int err)
+{
+	char abs[RT_PATH_MAX];
+	if (err != -EROFS || path_in(t, dirfd, path, abs, false) < 0)
+		return err;
+	int fd = path_open(fs(t), abs, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return err;
+	close(fd);
+	return -EEXIST;
+}
+
 static long unlink_at(struct rt_thread *t, int64_t dirfd, uint64_t path, int flags)
 {
 	if (flags & ~AT_REMOVEDIR)
@@ -325,7 +342,7 @@ static long mkdir_at(struct rt_thread *t, int64_t dirfd, uint64_t path, unsigned
 	char base[256];
 	int dfd = parent(t, dirfd, path, base);
 	if (dfd < 0)
-		return dfd == -EINVAL ? -EEXIST : dfd;
+		return dfd == -EINVAL ? -EEXIST : exists_or(t, dirfd, path, dfd);
 	long r = mkdirat(dfd, base, mode & ~fs(t)->umask & 07777) < 0 ? -errno : 0;
 	close(dfd);
 	return r;
@@ -368,7 +385,7 @@ static long symlink_at(struct rt_thread *t, uint64_t target, int64_t dirfd, uint
 		return -ENOENT;
 	int dfd = parent(t, dirfd, path, base);
 	if (dfd < 0)
-		return dfd;
+		return exists_or(t, dirfd, path, dfd);
 	/* The link's text is data: whatever it says, lookups through it stay below the root. */
 	long r = symlinkat(tgt, dfd, base) < 0 ? -errno : 0;
 	close(dfd);

@@ -283,11 +283,11 @@ long sys_futex(struct rt_thread *t, const uint64_t a[6])
 				clock_gettime((int)a[1] & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
 				ns -= (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 			}
-			if (ns > 0 && waker_wait(t, -1, 0, ns) == -EINTR)
+			if (ns > 0 && waker_wait(t, NULL, 0, ns) == -EINTR)
 				return -EINTR;
 			return -ETIMEDOUT;
 		}
-		while (waker_wait(t, -1, 0, -1) != -EINTR)
+		while (waker_wait(t, NULL, 0, -1) != -EINTR)
 			;
 		return -EINTR;
 	default:

@@ -78,7 +78,7 @@ long sys_rt_sigsuspend(struct rt_thread *t, const uint64_t a[6])
 	t->saved_mask = t->mask;
 	t->has_saved_mask = true;
 	t->mask = set & ~UNBLOCKABLE;
-	while (waker_wait(t, -1, 0, -1) != -EINTR)
+	while (waker_wait(t, NULL, 0, -1) != -EINTR)
 		;
 	return -EINTR;
 }
@@ -86,7 +86,7 @@ long sys_rt_sigsuspend(struct rt_thread *t, const uint64_t a[6])
 long sys_pause(struct rt_thread *t, const uint64_t a[6])
 {
 	(void)a;
-	while (waker_wait(t, -1, 0, -1) != -EINTR)
+	while (waker_wait(t, NULL, 0, -1) != -EINTR)
 		;
 	return -EINTR;
 }

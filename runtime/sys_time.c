@@ -35,7 +35,7 @@ static long sleep_for(struct rt_thread *t, clockid_t clk, const struct timespec 
 	if (ns <= 0)
 		return 0;
 	uint64_t start = rt_now_ns();
-	if (waker_wait(t, -1, 0, ns) != -EINTR)
+	if (waker_wait(t, NULL, 0, ns) != -EINTR)
 		return 0;
 	if (!abs && rem_va) {
 		uint64_t spent = rt_now_ns() - start, left = spent < (uint64_t)ns ? (uint64_t)ns - spent : 0;

@@ -50,8 +50,8 @@ const struct syscall_desc syscall_table[] = {
 	S(set_robust_list, set_robust_list, "pu"), S(dup3, dup3, "ffx"), S(pipe2, pipe2, "px"),
 	S(prlimit64, prlimit64, "ddpp"), S(getcpu, getcpu, "ppp"), S(renameat2, renameat2, "fsfsx"),
 	S(getrandom, getrandom, "pux"), S(statx, statx, "fsxxp"), S(close_range, close_range, "ffx"),
-	S(faccessat2, faccessat2, "fsdx"), S(rseq, enosys, "pudx"), S(poll, enosys, "pud"),
-	S(ppoll, enosys, "pupp"), S(fork, enosys, ""), S(vfork, enosys, ""), S(clone, enosys, "xpppx"),
+	S(faccessat2, faccessat2, "fsdx"), S(rseq, enosys, "pudx"), S(poll, poll, "pud"),
+	S(ppoll, ppoll, "ppppu"), S(fork, enosys, ""), S(vfork, enosys, ""), S(clone, enosys, "xpppx"),
 	S(clone3, enosys, "pu"), S(execve, enosys, "spp"),
 };
 #undef S
@@ -113,7 +113,8 @@ static void trace(struct rt_thread *t, uint64_t nr, const uint64_t a[6], long re
 void syscall_dispatch(struct rt_thread *t)
 {
 	struct rf_regs *r = rf_context_regs(t->c);
-	uint64_t nr = r->rax;
+	/* Linux reads the number as a 32-bit int: the upper half of rax does not count. */
+	uint64_t nr = (uint32_t)r->rax;
 	/* The kernel's argument registers: r10 stands for rcx, which SYSCALL overwrote. */
 	const uint64_t a[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
 	const struct syscall_desc *d = nr < syscall_count && syscall_table[nr].fn ? &syscall_table[nr] : NULL;

@@ -101,8 +101,11 @@ uint64_t waker_take(struct rt_proc *proc)
 	return proc->waker ? atomic_exchange(&proc->waker->raised, 0) : 0;
 }
 
-int waker_wait(struct rt_thread *t, int fd, short events, int64_t timeout_ns)
+int waker_wait(struct rt_thread *t, struct pollfd *fds, int n, int64_t timeout_ns)
 {
+	struct pollfd p[1 + RT_MAX_FDS];
+	if (n < 0 || n > RT_MAX_FDS)
+		return -EINVAL;
 	struct rt_waker *w = t->proc->waker;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : rt_now_ns() + (uint64_t)timeout_ns;
 	for (;;) {
@@ -112,21 +115,28 @@ int waker_wait(struct rt_thread *t, int fd, short events, int64_t timeout_ns)
 		uint64_t now = rt_now_ns();
 		if (now >= deadline)
 			return 0;
-		struct pollfd p[2] = { { w->wake, POLLIN, 0 }, { fd, events, 0 } };
+		p[0] = (struct pollfd){ w->wake, POLLIN, 0 };
+		for (int i = 0; i < n; i++)
+			p[1 + i] = fds[i];
 		struct timespec ts, *tsp = NULL;
 		if (deadline != UINT64_MAX) {
 			uint64_t left = deadline - now;
 			ts = (struct timespec){ (time_t)(left / 1000000000u), (long)(left % 1000000000u) };
 			tsp = &ts;
 		}
-		int r = ppoll(p, fd >= 0 ? 2 : 1, tsp, NULL);
+		int r = ppoll(p, (nfds_t)n + 1, tsp, NULL);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		uint64_t n;
-		if (r > 0 && p[0].revents)
-			(void)!read(w->wake, &n, sizeof n);
-		if (r > 0 && fd >= 0 && p[1].revents)
-			return 0;
+		uint64_t drained;
+		if (r > 0 && p[0].revents) {
+			(void)!read(w->wake, &drained, sizeof drained);
+			r--;
+		}
+		if (r > 0) {
+			for (int i = 0; i < n; i++)
+				fds[i].revents = p[1 + i].revents;
+			return r;
+		}
 	}
 }
 
