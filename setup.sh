@@ -11,7 +11,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # MMU (npt=0), and the VM is where we get whichever this machine's /dev/kvm is not.
 packages=(meson ninja-build gcc clang libclang-rt-14-dev llvm linux-libc-dev libseccomp-dev
           libprotobuf-c-dev protobuf-c-compiler python3 binutils
-          qemu-system-x86 linux-image-amd64 busybox-static)
+          qemu-system-x86 linux-image-amd64 busybox-static musl-tools)
 
 missing=()
 for p in "${packages[@]}"; do

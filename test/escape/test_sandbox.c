@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/* Escape attempts under `ringfence run`, with the host side checked after each run:
+ *
+ *   test_sandbox root RINGFENCE ESCAPE   --root FIXTURE --rw FIXTURE/rw (escape.h has the tree)
+ *   test_sandbox host RINGFENCE ESCAPE   root /, --rw TMP/rw: /proc, /sys, /dev, host files, execve
+ *   test_sandbox mem  RINGFENCE BADPTR ESCAPE   --memory 64M: mmap and brk stop at the cap; and
+ *                                               a syscall at the very end of the user half
+ *
+ * The guest prints TAP; this passes it through and adds what only the host can see. */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include <sys/mount.h>
+#include <sys/un.h>
+
+#include "driver.h"
+
+static const char *ringfence, *guest;
+static char self_pid[32];
+
+static char *path_in(const char *dir, const char *name)
+{
+	char *p;
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		driver_bail("asprintf", name);
+	return p;
+}
+
+static void build_root(const char *tmp, const char *root)
+{
+	driver_write(path_in(tmp, "secret"), "host secret\n", 12);
+	driver_mkdir(root);
+	static const char *const dirs[] = { "etc", "data", "data/dir", "dir", "dir/sub", "rw" };
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+		driver_mkdir(path_in(root, dirs[i]));
+	driver_write(path_in(root, "etc/passwd"), "fixture passwd\n", 15);
+	driver_write(path_in(root, "data/file"), "read-only data\n", 15);
+	static const char *const links[][2] = {
+		{ "abs", "/etc/passwd" }, { "rel", "../../../../../../etc/passwd" },
+		{ "dir/sub/climb", "../../../secret" }, { "up", ".." }, { "loop", "loop" },
+		{ "procmem", "/proc/self/mem" }, { "kvm", "/dev/kvm" }, { "devdir", "/dev" },
+		{ "rw/out_abs", "/data/file" }, { "rw/out_rel", "../data/file" }, { "rw/out_dir", "../data" },
+		{ "rw/out_dangling", "../newfile" },
+	};
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+		driver_symlink(links[i][1], path_in(root, links[i][0]));
+	driver_symlink(path_in(tmp, "secret"), path_in(root, "hostabs"));
+	driver_symlink(tmp, path_in(root, "hostdir"));
+	driver_symlink(path_in(tmp, "created"), path_in(root, "rw/host_dangling"));
+	for (int i = 0; i < 45; i++) {
+		char name[32], target[32];
+		snprintf(name, sizeof name, "chain%d", i);
+		snprintf(target, sizeof target, i == 44 ? "/etc/passwd" : "chain%d", i + 1);
+		driver_symlink(target, path_in(root, name));
+	}
+}
+
+static void absent(const char *path, const char *what)
+{
+	struct stat st;
+	if (!ok(lstat(path, &st) < 0 && errno == ENOENT, "host: %s does not exist (%s)", path, what))
+		printf("#   it does\n");
+}
+
+static void holds(const char *path, const char *want, const char *what)
+{
+	char *c = driver_slurp(path, NULL);
+	if (!ok(c && !strcmp(c, want), "host: %s holds what the guest wrote (%s)", path, what))
+		printf("#   got %s\n", c ? c : "nothing");
+	free(c);
+}
+
+static void outside_root(const char *root);
+
+static void test_root(void)
+{
+	char *tmp = driver_mkdtemp("escape-root"), *root = path_in(tmp, "root"), *rw = path_in(root, "rw");
+	build_root(tmp, root);
+	/* The program inside the root, as it would be deployed: /bin/escape. */
+	driver_mkdir(path_in(root, "bin"));
+	size_t len;
+	char *bytes = driver_slurp(guest, &len), *inside = path_in(root, "bin/escape");
+	if (!bytes)
+		driver_bail("read", guest);
+	driver_write(inside, bytes, len);
+	chmod(inside, 0755);
+	free(bytes);
+	int leak = open(path_in(tmp, "secret"), O_RDWR | O_CLOEXEC);
+	char *before = driver_snapshot(tmp, rw);
+	struct drive_result r;
+	drive(&r, (const char *const[]){ ringfence, "run", "--root", root, "--rw", rw, "--", inside, "root", tmp,
+	                                 self_pid, NULL }, leak, DRIVER_DEADLINE);
+	int n = drive_passthrough(&r, "guest");
+	if (drive_ended_normally(&r, "--root fixture"))
+		ok(n > 100, "the guest made its %d checks", n);
+	char *after = driver_snapshot(tmp, rw);
+	driver_same_snapshot(before, after, "host: nothing outside rw changed (the secret, the fixture)");
+	absent(path_in(tmp, "created"), "dangling symlinks to the host path");
+	absent(path_in(root, "newfile"), "symlinks and .. out of rw");
+	holds(path_in(rw, "d/proof"), "proof\n", "writes in rw work");
+	drive_free(&r);
+
+	/* --rw must be inside the root: outside it, through .., or a symlink out, it is refused or
+	 * at least gives no write outside. */
+	char *other = path_in(tmp, "other");
+	driver_mkdir(other);
+	driver_symlink(other, path_in(root, "rwlink"));
+	char *dotdot = path_in(root, "../other");
+	const char *const bad_rw[][2] = { { other, "outside the root" }, { dotdot, "root/../other" },
+	                                  { path_in(root, "rwlink"), "a symlink in the root to outside" } };
+	for (size_t i = 0; i < 3; i++) {
+		drive(&r, (const char *const[]){ ringfence, "run", "--root", root, "--rw", bad_rw[i][0], "--", guest,
+		                                 "mark", "/rwlink/marked", NULL }, -1, DRIVER_DEADLINE);
+		char *marked = path_in(other, "marked");
+		struct stat st;
+		bool escaped = lstat(marked, &st) == 0;
+		if (!ok(!escaped, "--rw %s: no write lands outside the root", bad_rw[i][1]))
+			drive_show(&r);
+		if (r.status != 0)
+			printf("# --rw %s: refused with status %d: %s", bad_rw[i][1], r.status, r.err);
+		else
+			printf("# --rw %s: accepted; the guest said: %s", bad_rw[i][1], r.out);
+		unlink(marked);
+		drive_free(&r);
+	}
+	outside_root(root);
+	driver_rmtree(tmp);
+}
+
+/* A static glibc program may live outside the root and be named relative to the cwd: what it sees
+ * as /proc/self/exe must still be absolute (glibc's start-up asserts it). */
+static void outside_root(const char *root)
+{
+	char *dir = strdup(guest), *slash = strrchr(dir, '/'), cwd[4096];
+	if (!slash || !getcwd(cwd, sizeof cwd) || chdir(slash == dir ? "/" : (*slash = 0, dir)) < 0)
+		driver_bail("chdir to the directory of", guest);
+	struct drive_result r;
+	drive(&r, (const char *const[]){ ringfence, "run", "--root", root, "--", "./escape", "mark", "/x", NULL }, -1,
+	      DRIVER_DEADLINE);
+	if (!ok(r.status == 0, "a program outside --root, named by a relative path, starts"))
+		drive_show(&r);
+	drive_free(&r);
+	if (chdir(cwd) < 0)
+		driver_bail("chdir back to", cwd);
+	free(dir);
+}
+
+/* A listening socket the guest must not be able to reach; returns its fd. */
+static int listen_at(const char *path)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 4) < 0)
+		driver_bail("unix socket", path);
+	return s;
+}
+
+static void test_host(void)
+{
+	char *tmp = driver_mkdtemp("escape-host"), *rw = path_in(tmp, "rw");
+	driver_write(path_in(tmp, "ro.txt"), "host read-only\n", 15);
+	driver_write(path_in(tmp, "secret"), "host secret\n", 12);
+	driver_mkdir(rw);
+	driver_symlink(path_in(tmp, "ro.txt"), path_in(rw, "out"));
+	driver_symlink("..", path_in(rw, "up"));
+	driver_symlink("/proc/self/mem", path_in(tmp, "link_mem"));
+	driver_symlink("/dev/kvm", path_in(tmp, "link_kvm"));
+	driver_symlink("/proc/self", path_in(tmp, "link_proc"));
+	driver_symlink("/dev", path_in(tmp, "link_dev"));
+	int sock = listen_at(path_in(tmp, "sock"));
+	int leak = open(path_in(tmp, "secret"), O_RDWR | O_CLOEXEC);
+	char *before = driver_snapshot(tmp, rw);
+	char *real_guest = realpath(guest, NULL);
+	struct drive_result r;
+	drive(&r, (const char *const[]){ ringfence, "run", "--rw", rw, "--", real_guest, "host", tmp, self_pid,
+	                                 real_guest, NULL }, leak, DRIVER_DEADLINE);
+	int n = drive_passthrough(&r, "guest");
+	if (drive_ended_normally(&r, "root /"))
+		ok(n > 60, "the guest made its %d checks", n);
+	ok(!strstr(r.out, "ESCAPED"), "host: no host shell ran");
+	char *after = driver_snapshot(tmp, rw);
+	driver_same_snapshot(before, after, "host: nothing outside rw changed (ro.txt, the secret behind fd 7)");
+	absent(path_in(tmp, "marker"), "execve did not run a host process");
+	absent(path_in(tmp, "outside"), "nothing renamed out of rw");
+	holds(path_in(rw, "proof"), "proof\n", "writes in rw work");
+	int c = accept(sock, NULL, NULL);
+	if (!ok(c < 0 && errno == EAGAIN, "host: nobody connected to the driver's unix socket"))
+		close(c);
+	struct stat a, b;
+	bool mounted = stat(rw, &a) == 0 && stat(path_in(rw, "mnt"), &b) == 0 && a.st_dev != b.st_dev;
+	ok(!mounted, "host: no file system was mounted on rw/mnt");
+	if (mounted)
+		umount2(path_in(rw, "mnt"), MNT_DETACH);
+	drive_free(&r);
+	driver_rmtree(tmp);
+}
+
+static void test_mem(const char *escape)
+{
+	struct drive_result r;
+	drive(&r, (const char *const[]){ ringfence, "run", "--", escape, "toppage", NULL }, -1, DRIVER_DEADLINE);
+	bool refused = r.status == 0 && strstr(r.out, "mmap refused");
+	bool segv = r.status == 128 + SIGSEGV && strstr(r.err, "SIGSEGV") && strchr(r.err, '\n') == r.err + r.errlen - 1;
+	if (!ok(refused || segv, "a syscall in the last user page: refused mapping or a plain SIGSEGV, no platform error"))
+		drive_show(&r);
+	else
+		printf("# %s%s", r.out, r.err);
+	drive_free(&r);
+	drive(&r, (const char *const[]){ ringfence, "run", "--memory", "64M", "--", guest, "mem", "0x4000000", NULL },
+	      -1, DRIVER_DEADLINE);
+	int n = drive_passthrough(&r, "guest --memory 64M");
+	if (drive_ended_normally(&r, "--memory 64M"))
+		ok(n >= 6, "the guest made its %d checks", n);
+	drive_free(&r);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4 || (strcmp(argv[1], "root") && strcmp(argv[1], "host") && strcmp(argv[1], "mem")) ||
+	    (!strcmp(argv[1], "mem") && argc != 5)) {
+		printf("Bail out! usage: %s root|host RINGFENCE ESCAPE | mem RINGFENCE BADPTR ESCAPE\n", argv[0]);
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ringfence = realpath(argv[2], NULL);
+	if (!ringfence)
+		driver_bail("realpath", argv[2]);
+	guest = argv[3];
+	snprintf(self_pid, sizeof self_pid, "%d", (int)getpid());
+	driver_need_kvm();
+	if (!strcmp(argv[1], "root"))
+		test_root();
+	else if (!strcmp(argv[1], "host"))
+		test_host();
+	else
+		test_mem(argv[4]);
+	return tap_done();
+}
