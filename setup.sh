@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# First command on a fresh machine: installs what ringfence needs, builds it, runs hello in a sandbox.
+# First command on a fresh machine: installs what ringfence needs, builds it, runs busybox in a sandbox.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,4 +24,7 @@ fi
 
 [ -d build ] || meson setup build
 ninja -C build
-test/vm/with-kvm build/cmd/ringfence run build/test/progs/hello
+# The main job: an unmodified static busybox, sandboxed, with this checkout as its whole file system.
+test/vm/with-kvm sh -c 'build/cmd/ringfence run --root . /bin/busybox ls / &&
+	build/cmd/ringfence run --root . /bin/busybox sha256sum /README.md'
+

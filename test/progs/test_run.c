@@ -330,6 +330,86 @@ static void test_load(const char *textfile, const char *dynexe)
 	free(r);
 }
 
+/* --trace (to stderr and to a file) and --stats say what the program did. */
+static void test_observing(void)
+{
+	struct result *r = malloc(sizeof *r);
+	const char *p = prog("hello");
+	RUN(r, "--trace", p);
+	expect(r, "--trace: one line per syscall with its result", 0, "hello, world\n",
+	       "write(1, 0x*, 13) = 13\nexit(0) = ?\n");
+	char file[] = "/tmp/ringfence-trace-XXXXXX", opt[64];
+	int fd = mkstemp(file);
+	snprintf(opt, sizeof opt, "--trace=%s", file);
+	RUN(r, opt, prog("badsys"));
+	char got[512] = "";
+	ssize_t n = fd >= 0 ? pread(fd, got, sizeof got - 1, 0) : -1;
+	got[n > 0 ? n : 0] = 0;
+	if (!ok(r->status == ENOSYS && fnmatch("syscall_999(*) = -1 ENOSYS (Function not implemented)\nexit_group(38) = ?\n",
+	                                     got, 0) == 0, "--trace=FILE: an unknown syscall and its ENOSYS"))
+		show("trace", got);
+	if (fd >= 0) {
+		close(fd);
+		unlink(file);
+	}
+	RUN(r, "--stats", p);
+	expect(r, "--stats: counts, times and the platform's counters", 0, "hello, world\n",
+	       "ringfence: stats: 2 syscalls, 0 faults, 0 signals delivered, 2 switches\n"
+	       "ringfence: stats: time in the guest * ms, in the host * ms; guest memory peak * KiB\n"
+	       "ringfence: stats:   write              1\n"
+	       "ringfence: stats:   exit               1\n"
+	       "ringfence: stats: platform: * vCPUs, *\n*vcpu 0: exits io *");
+	free(r);
+}
+
+/* SIGTERM and SIGINT sent to ringfence reach the program, whose default action ends it (143, 130). */
+static void test_forwarded(int sig)
+{
+	const char *p = prog("waitsig");
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		printf("Bail out! pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		execl(ringfence, ringfence, "run", p, (char *)NULL);
+		_exit(99);
+	}
+	close(po[1]);
+	close(pe[1]);
+	/* The program says "ready" from inside the guest: only then is the signal sent. */
+	char out[64] = "";
+	size_t got = 0;
+	struct pollfd pf = { po[0], POLLIN, 0 };
+	while (got < 6 && poll(&pf, 1, DEADLINE * 1000) > 0) {
+		ssize_t n = read(po[0], out + got, sizeof out - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	kill(pid, sig);
+	char err[512] = "";
+	size_t elen = 0;
+	for (ssize_t n; elen < sizeof err - 1 && (n = read(pe[0], err + elen, sizeof err - 1 - elen)) > 0;)
+		elen += (size_t)n;
+	int st;
+	waitpid(pid, &st, 0);
+	close(po[0]);
+	close(pe[0]);
+	char want[256];
+	snprintf(want, sizeof want, "ringfence: %s: killed by SIG%s at rip 0x*\n", p, sigabbrev_np(sig));
+	int status = WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+	if (!ok(!strcmp(out, "ready\n") && status == 128 + sig && fnmatch(want, err, 0) == 0,
+	        "SIG%s sent to ringfence ends the paused program: exit %d", sigabbrev_np(sig), 128 + sig)) {
+		printf("#   status %d\n", status);
+		show("stdout", out);
+		show("stderr", err);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "load"))) {
@@ -353,5 +433,8 @@ int main(int argc, char **argv)
 	close(fd);
 	test_programs();
 	test_crafted();
+	test_observing();
+	test_forwarded(SIGTERM);
+	test_forwarded(SIGINT);
 	return tap_done();
 }
