@@ -317,6 +317,9 @@ static inline char *driver_snapshot(const char *dir, const char *skip)
 		*at++ = '\n';
 		free(driver_snap.lines[i]);
 	}
+	free(driver_snap.lines);
+	driver_snap.lines = NULL;
+	driver_snap.n = driver_snap.cap = 0;
 	return s;
 }
 

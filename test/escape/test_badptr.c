@@ -33,6 +33,15 @@ static struct outcome *parse(const char *out, size_t *n, bool *done)
 	return v;
 }
 
+static void free_outcomes(struct outcome *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].result);
+	}
+	free(v);
+}
+
 /* `~`: the sandbox may fail with EFAULT, or copy no more than Linux did (BAD_CROSS_GOOD bytes, the
  * good part of a crossing buffer, where Linux failed). */
 static bool tolerated(const char *native, const char *sandbox)
@@ -101,5 +110,8 @@ int main(int argc, char **argv)
 	drive_free(&native);
 	drive_free(&sandbox);
 	driver_rmtree(tmp);
+	free_outcomes(nat, nn);
+	free_outcomes(sb, ns);
+	free(tmp);
 	return tap_done();
 }

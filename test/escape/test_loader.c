@@ -279,5 +279,6 @@ int main(int argc, char **argv)
 		test_run(argv[3], argv[4], argv[5]);
 	}
 	driver_rmtree(tmp);
+	free(tmp);
 	return tap_done();
 }

@@ -14,7 +14,8 @@
 
 #include "driver.h"
 
-static const char *ringfence, *guest;
+static char *ringfence;
+static const char *guest;
 static char self_pid[32];
 
 static char *path_in(const char *dir, const char *name)
@@ -25,15 +26,53 @@ static char *path_in(const char *dir, const char *name)
 	return p;
 }
 
+/* The fixture builders, by directory and name (the joined path is freed here). */
+static void write_in(const char *dir, const char *name, const char *content, size_t len)
+{
+	char *p = path_in(dir, name);
+	driver_write(p, content, len);
+	free(p);
+}
+
+static void mkdir_in(const char *dir, const char *name)
+{
+	char *p = path_in(dir, name);
+	driver_mkdir(p);
+	free(p);
+}
+
+static void symlink_in(const char *target, const char *dir, const char *name)
+{
+	char *p = path_in(dir, name);
+	driver_symlink(target, p);
+	free(p);
+}
+
+/* A symlink in dir to a path in target_dir. */
+static void symlink_to_in(const char *target_dir, const char *target_name, const char *dir, const char *name)
+{
+	char *t = path_in(target_dir, target_name);
+	symlink_in(t, dir, name);
+	free(t);
+}
+
+static int open_in(const char *dir, const char *name, int flags)
+{
+	char *p = path_in(dir, name);
+	int fd = open(p, flags);
+	free(p);
+	return fd;
+}
+
 static void build_root(const char *tmp, const char *root)
 {
-	driver_write(path_in(tmp, "secret"), "host secret\n", 12);
+	write_in(tmp, "secret", "host secret\n", 12);
 	driver_mkdir(root);
 	static const char *const dirs[] = { "etc", "data", "data/dir", "dir", "dir/sub", "rw" };
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
-		driver_mkdir(path_in(root, dirs[i]));
-	driver_write(path_in(root, "etc/passwd"), "fixture passwd\n", 15);
-	driver_write(path_in(root, "data/file"), "read-only data\n", 15);
+		mkdir_in(root, dirs[i]);
+	write_in(root, "etc/passwd", "fixture passwd\n", 15);
+	write_in(root, "data/file", "read-only data\n", 15);
 	static const char *const links[][2] = {
 		{ "abs", "/etc/passwd" }, { "rel", "../../../../../../etc/passwd" },
 		{ "dir/sub/climb", "../../../secret" }, { "up", ".." }, { "loop", "loop" },
@@ -42,31 +81,35 @@ static void build_root(const char *tmp, const char *root)
 		{ "rw/out_dangling", "../newfile" },
 	};
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-		driver_symlink(links[i][1], path_in(root, links[i][0]));
-	driver_symlink(path_in(tmp, "secret"), path_in(root, "hostabs"));
-	driver_symlink(tmp, path_in(root, "hostdir"));
-	driver_symlink(path_in(tmp, "created"), path_in(root, "rw/host_dangling"));
+		symlink_in(links[i][1], root, links[i][0]);
+	symlink_to_in(tmp, "secret", root, "hostabs");
+	symlink_in(tmp, root, "hostdir");
+	symlink_to_in(tmp, "created", root, "rw/host_dangling");
 	for (int i = 0; i < 45; i++) {
 		char name[32], target[32];
 		snprintf(name, sizeof name, "chain%d", i);
 		snprintf(target, sizeof target, i == 44 ? "/etc/passwd" : "chain%d", i + 1);
-		driver_symlink(target, path_in(root, name));
+		symlink_in(target, root, name);
 	}
 }
 
-static void absent(const char *path, const char *what)
+static void absent(const char *dir, const char *name, const char *what)
 {
+	char *path = path_in(dir, name);
 	struct stat st;
 	if (!ok(lstat(path, &st) < 0 && errno == ENOENT, "host: %s does not exist (%s)", path, what))
 		printf("#   it does\n");
+	free(path);
 }
 
-static void holds(const char *path, const char *want, const char *what)
+static void holds(const char *dir, const char *name, const char *want, const char *what)
 {
+	char *path = path_in(dir, name);
 	char *c = driver_slurp(path, NULL);
 	if (!ok(c && !strcmp(c, want), "host: %s holds what the guest wrote (%s)", path, what))
 		printf("#   got %s\n", c ? c : "nothing");
 	free(c);
+	free(path);
 }
 
 static void outside_root(const char *root);
@@ -76,7 +119,7 @@ static void test_root(void)
 	char *tmp = driver_mkdtemp("escape-root"), *root = path_in(tmp, "root"), *rw = path_in(root, "rw");
 	build_root(tmp, root);
 	/* The program inside the root, as it would be deployed: /bin/escape. */
-	driver_mkdir(path_in(root, "bin"));
+	mkdir_in(root, "bin");
 	size_t len;
 	char *bytes = driver_slurp(guest, &len), *inside = path_in(root, "bin/escape");
 	if (!bytes)
@@ -84,7 +127,7 @@ static void test_root(void)
 	driver_write(inside, bytes, len);
 	chmod(inside, 0755);
 	free(bytes);
-	int leak = open(path_in(tmp, "secret"), O_RDWR | O_CLOEXEC);
+	int leak = open_in(tmp, "secret", O_RDWR | O_CLOEXEC);
 	char *before = driver_snapshot(tmp, rw);
 	struct drive_result r;
 	drive(&r, (const char *const[]){ ringfence, "run", "--root", root, "--rw", rw, "--", inside, "root", tmp,
@@ -94,19 +137,22 @@ static void test_root(void)
 		ok(n > 100, "the guest made its %d checks", n);
 	char *after = driver_snapshot(tmp, rw);
 	driver_same_snapshot(before, after, "host: nothing outside rw changed (the secret, the fixture)");
-	absent(path_in(tmp, "created"), "dangling symlinks to the host path");
-	absent(path_in(root, "newfile"), "symlinks and .. out of rw");
-	holds(path_in(rw, "d/proof"), "proof\n", "writes in rw work");
+	absent(tmp, "created", "dangling symlinks to the host path");
+	absent(root, "newfile", "symlinks and .. out of rw");
+	holds(rw, "d/proof", "proof\n", "writes in rw work");
 	drive_free(&r);
+	close(leak);
+	free(before);
+	free(after);
 
 	/* --rw must be inside the root: outside it, through .., or a symlink out, it is refused or
 	 * at least gives no write outside. */
 	char *other = path_in(tmp, "other");
 	driver_mkdir(other);
-	driver_symlink(other, path_in(root, "rwlink"));
-	char *dotdot = path_in(root, "../other");
+	symlink_in(other, root, "rwlink");
+	char *dotdot = path_in(root, "../other"), *rwlink = path_in(root, "rwlink");
 	const char *const bad_rw[][2] = { { other, "outside the root" }, { dotdot, "root/../other" },
-	                                  { path_in(root, "rwlink"), "a symlink in the root to outside" } };
+	                                  { rwlink, "a symlink in the root to outside" } };
 	for (size_t i = 0; i < 3; i++) {
 		drive(&r, (const char *const[]){ ringfence, "run", "--root", root, "--rw", bad_rw[i][0], "--", guest,
 		                                 "mark", "/rwlink/marked", NULL }, -1, DRIVER_DEADLINE);
@@ -120,10 +166,18 @@ static void test_root(void)
 		else
 			printf("# --rw %s: accepted; the guest said: %s", bad_rw[i][1], r.out);
 		unlink(marked);
+		free(marked);
 		drive_free(&r);
 	}
 	outside_root(root);
 	driver_rmtree(tmp);
+	free(other);
+	free(dotdot);
+	free(rwlink);
+	free(inside);
+	free(rw);
+	free(root);
+	free(tmp);
 }
 
 /* A static glibc program may live outside the root and be named relative to the cwd: what it sees
@@ -158,17 +212,19 @@ static int listen_at(const char *path)
 static void test_host(void)
 {
 	char *tmp = driver_mkdtemp("escape-host"), *rw = path_in(tmp, "rw");
-	driver_write(path_in(tmp, "ro.txt"), "host read-only\n", 15);
-	driver_write(path_in(tmp, "secret"), "host secret\n", 12);
+	write_in(tmp, "ro.txt", "host read-only\n", 15);
+	write_in(tmp, "secret", "host secret\n", 12);
 	driver_mkdir(rw);
-	driver_symlink(path_in(tmp, "ro.txt"), path_in(rw, "out"));
-	driver_symlink("..", path_in(rw, "up"));
-	driver_symlink("/proc/self/mem", path_in(tmp, "link_mem"));
-	driver_symlink("/dev/kvm", path_in(tmp, "link_kvm"));
-	driver_symlink("/proc/self", path_in(tmp, "link_proc"));
-	driver_symlink("/dev", path_in(tmp, "link_dev"));
-	int sock = listen_at(path_in(tmp, "sock"));
-	int leak = open(path_in(tmp, "secret"), O_RDWR | O_CLOEXEC);
+	symlink_to_in(tmp, "ro.txt", rw, "out");
+	symlink_in("..", rw, "up");
+	symlink_in("/proc/self/mem", tmp, "link_mem");
+	symlink_in("/dev/kvm", tmp, "link_kvm");
+	symlink_in("/proc/self", tmp, "link_proc");
+	symlink_in("/dev", tmp, "link_dev");
+	char *sock_path = path_in(tmp, "sock");
+	int sock = listen_at(sock_path);
+	free(sock_path);
+	int leak = open_in(tmp, "secret", O_RDWR | O_CLOEXEC);
 	char *before = driver_snapshot(tmp, rw);
 	char *real_guest = realpath(guest, NULL);
 	struct drive_result r;
@@ -180,19 +236,28 @@ static void test_host(void)
 	ok(!strstr(r.out, "ESCAPED"), "host: no host shell ran");
 	char *after = driver_snapshot(tmp, rw);
 	driver_same_snapshot(before, after, "host: nothing outside rw changed (ro.txt, the secret behind fd 7)");
-	absent(path_in(tmp, "marker"), "execve did not run a host process");
-	absent(path_in(tmp, "outside"), "nothing renamed out of rw");
-	holds(path_in(rw, "proof"), "proof\n", "writes in rw work");
+	absent(tmp, "marker", "execve did not run a host process");
+	absent(tmp, "outside", "nothing renamed out of rw");
+	holds(rw, "proof", "proof\n", "writes in rw work");
 	int c = accept(sock, NULL, NULL);
 	if (!ok(c < 0 && errno == EAGAIN, "host: nobody connected to the driver's unix socket"))
 		close(c);
 	struct stat a, b;
-	bool mounted = stat(rw, &a) == 0 && stat(path_in(rw, "mnt"), &b) == 0 && a.st_dev != b.st_dev;
+	char *mnt = path_in(rw, "mnt");
+	bool mounted = stat(rw, &a) == 0 && stat(mnt, &b) == 0 && a.st_dev != b.st_dev;
 	ok(!mounted, "host: no file system was mounted on rw/mnt");
 	if (mounted)
-		umount2(path_in(rw, "mnt"), MNT_DETACH);
+		umount2(mnt, MNT_DETACH);
 	drive_free(&r);
 	driver_rmtree(tmp);
+	close(sock);
+	close(leak);
+	free(mnt);
+	free(before);
+	free(after);
+	free(real_guest);
+	free(rw);
+	free(tmp);
 }
 
 static void test_mem(const char *escape)
@@ -234,5 +299,6 @@ int main(int argc, char **argv)
 		test_host();
 	else
 		test_mem(argv[4]);
+	free(ringfence);
 	return tap_done();
 }
