@@ -149,6 +149,10 @@ int mem_add(struct rt_mem *m, uint64_t va, uint64_t len, unsigned prot, enum reg
 {
 	struct region r = { .va = va, .len = len, .prot = prot, .kind = kind, .shared = flags & MEM_SHARED,
 	                    .nowrite = flags & MEM_NOWRITE };
+	/* Guest memory is checked before the page array is allocated: the array's size is bounded by
+	 * guest memory, never by the length a program asks for. */
+	if ((prot || populate) && npages(len) > m->npages - m->used)
+		return -ENOMEM;
 	if (prot || populate) {
 		r.pages = malloc(npages(len) * sizeof *r.pages);
 		if (!r.pages)
@@ -215,6 +219,8 @@ int mem_protect(struct rt_mem *m, uint64_t va, uint64_t len, unsigned prot)
 		struct region *r = &m->r[i];
 		if (prot && !r->pages) {
 			/* A reservation made accessible gets its (zero) pages now. */
+			if (npages(r->len) > m->npages - m->used)
+				return -ENOMEM;
 			uint32_t *p = malloc(npages(r->len) * sizeof *p);
 			if (!p || mem_pages_alloc(m, npages(r->len), p) < 0) {
 				free(p);
@@ -320,6 +326,8 @@ int64_t mem_remap(struct rt_mem *m, uint64_t old, uint64_t old_len, uint64_t new
 		return e;
 	struct region *src = (struct region *)mem_find(m, old);
 	if (src->pages) {
+		if (new_len > keep && npages(new_len - keep) > m->npages - m->used)
+			return -ENOMEM;
 		moved = malloc(npages(new_len) * sizeof *moved);
 		if (!moved || mem_pages_alloc(m, npages(new_len - keep), moved + npages(keep)) < 0) {
 			free(moved);
