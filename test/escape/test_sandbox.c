@@ -204,7 +204,13 @@ static int listen_at(const char *path)
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 4) < 0)
+	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) < 0 && (errno == ENXIO || errno == EOPNOTSUPP)) {
+		/* The test VM's file system (9p) has no socket files: the guest then meets no socket. */
+		printf("# no unix socket at %s (%s): the socket check is skipped\n", path, strerror(errno));
+		close(s);
+		return -1;
+	}
+	if (s < 0 || listen(s, 4) < 0)
 		driver_bail("unix socket", path);
 	return s;
 }
@@ -239,9 +245,14 @@ static void test_host(void)
 	absent(tmp, "marker", "execve did not run a host process");
 	absent(tmp, "outside", "nothing renamed out of rw");
 	holds(rw, "proof", "proof\n", "writes in rw work");
-	int c = accept(sock, NULL, NULL);
-	if (!ok(c < 0 && errno == EAGAIN, "host: nobody connected to the driver's unix socket"))
-		close(c);
+	if (sock >= 0) {
+		int c = accept(sock, NULL, NULL);
+		if (!ok(c < 0 && errno == EAGAIN, "host: nobody connected to the driver's unix socket"))
+			close(c);
+	} else {
+		printf("ok %d - host: nobody connected to the driver's unix socket # SKIP no socket files here\n",
+		       ++tap_count);
+	}
 	struct stat a, b;
 	char *mnt = path_in(rw, "mnt");
 	bool mounted = stat(rw, &a) == 0 && stat(mnt, &b) == 0 && a.st_dev != b.st_dev;
@@ -250,7 +261,8 @@ static void test_host(void)
 		umount2(mnt, MNT_DETACH);
 	drive_free(&r);
 	driver_rmtree(tmp);
-	close(sock);
+	if (sock >= 0)
+		close(sock);
 	close(leak);
 	free(mnt);
 	free(before);
