@@ -10,7 +10,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # or without a usable /dev/kvm: the kvm suite runs on hardware-style KVM (NPT) and on KVM's shadow
 # MMU (npt=0), and the VM is where we get whichever this machine's /dev/kvm is not.
 packages=(meson ninja-build gcc clang libclang-rt-14-dev llvm linux-libc-dev libseccomp-dev
-          libprotobuf-c-dev protobuf-c-compiler python3 binutils
+          libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3 python3-protobuf binutils pkgconf
           qemu-system-x86 linux-image-amd64 busybox-static musl-tools)
 
 missing=()

@@ -34,13 +34,15 @@ struct bench {
 	rf_as *as;
 	rf_context *sys, *pf;
 	double clock_ns;                 /* one clock_gettime(CLOCK_MONOTONIC) */
+	struct bench_proto *proto;       /* bench_proto.c, opened at its first figure */
+	int proto_err;
 };
 
 typedef int (*measure_fn)(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 
 enum { F_OUT, F_FAULT, F_UD, F_SYSCALL, F_PF, F_KICK_SPIN, F_KICK_STORM, F_KICK_SPIN_INJ, F_KICK_STORM_INJ,
        F_REMAP, F_UNMAP1, F_UNMAP64,
-       F_UNMAP512, F_PTRACE, F_NATIVE, F_COUNT };
+       F_UNMAP512, F_PROTO, F_CAPI, F_PINGPONG, F_PTRACE, F_NATIVE, F_COUNT };
 
 struct figure {
 	const char *name;
@@ -139,6 +141,31 @@ static int unmap512(struct bench *b, unsigned warmup, unsigned batch, uint64_t *
 	return bench_unmap(b->p, 512, warmup, batch, ns, n);
 }
 
+static int proto_open(struct bench *b)
+{
+	if (!b->proto && !b->proto_err)
+		b->proto_err = bench_proto_open(b->p, &b->proto);
+	return b->proto_err;
+}
+
+static int proto_switch(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	int r = proto_open(b);
+	return r < 0 ? r : bench_proto_switch(b->proto, warmup, batch, ns, n);
+}
+
+static int capi_switch(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	int r = proto_open(b);
+	return r < 0 ? r : bench_proto_capi(b->proto, warmup, batch, ns, n);
+}
+
+static int socket_pingpong(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	int r = proto_open(b);
+	return r < 0 ? r : bench_proto_pingpong(b->proto, warmup, batch, ns, n);
+}
+
 static int bench_setup(struct bench *b)
 {
 	static const unsigned char sys_code[] = { 0x0f, 0x05, 0xeb, 0xfc };   /* 1: syscall; jmp 1b */
@@ -166,6 +193,7 @@ static void bench_teardown(struct bench *b)
 {
 	if (!b->p)
 		return;
+	bench_proto_close(b->proto);
 	rf_context_destroy(b->pf);
 	rf_context_destroy(b->sys);
 	rf_as_destroy(b->as);
@@ -275,6 +303,9 @@ static const struct row rows[] = {
 	{ NULL, F_UNMAP1, F_FAULT },
 	{ NULL, F_UNMAP64, F_FAULT },
 	{ NULL, F_UNMAP512, F_FAULT },
+	{ NULL, F_PROTO, F_FAULT },
+	{ NULL, F_CAPI, F_FAULT },
+	{ NULL, F_PINGPONG, F_FAULT },
 	{ NULL, F_PTRACE, F_PTRACE },
 	{ NULL, F_NATIVE, F_NATIVE },
 	{ "syscall_vs_ptrace", F_SYSCALL, F_PTRACE },
@@ -294,6 +325,11 @@ static void print_json(const struct bench *b, const struct figure *f)
 		       rows[i].name ? rows[i].name : x->name, x->median, x->p99, fl->name, x->median / fl->median, x->n,
 		       x->batch, cmd_host_name(&info), cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
 	}
+	if (!f[F_PROTO].failed && !f[F_CAPI].failed && !f[F_PINGPONG].failed)
+		printf("{\"name\":\"control_plane_adds\",\"median_ns\":%.1f,\"floor\":\"socket_pingpong\",\"ratio\":%.3f,"
+		       "\"target\":1.25,\"host\":\"%s\",\"mmu\":\"%s\",\"syscall\":\"%s\"}\n",
+		       f[F_PROTO].median - f[F_CAPI].median, (f[F_PROTO].median - f[F_CAPI].median) / f[F_PINGPONG].median,
+		       cmd_host_name(&info), cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
 }
 
 /* Where a kick's time goes: rf_kick -> the first exit (the signal), that exit -> the report. */
@@ -341,6 +377,13 @@ static void print_table(const struct bench *b, const struct figure *f, unsigned 
 			       "p99 <= 2; printed, never checked)\n", f[k].name, f[k].median / f[F_FAULT].median,
 			       f[k].p99 / f[F_FAULT].median);
 	print_splits(b, f);
+	if (!f[F_PROTO].failed && !f[F_CAPI].failed && !f[F_PINGPONG].failed) {
+		unsigned q, r;
+		double x = (f[F_PROTO].median - f[F_CAPI].median) / f[F_PINGPONG].median;
+		bench_proto_sizes(b->proto, &q, &r);
+		printf("control plane adds (proto_switch - capi_switch) = %.3f x socket_pingpong (frames of %u and %u "
+		       "bytes), target <= 1.25: %s (printed, never checked)\n", x, q, r, x <= 1.25 ? "pass" : "FAIL");
+	}
 	if (info.mmu == RF_MMU_SHADOW)
 		printf("shadow MMU: %llu page-table changes touched %llu table pages from ring 0 in this run\n",
 		       (unsigned long long)info.mmu_flushes, (unsigned long long)info.mmu_pages_touched);
@@ -471,6 +514,12 @@ int cmd_bench(int argc, char **argv)
 		               .what = "rf_as_unmap of 1 used page, space running on another vCPU" },
 		[F_UNMAP64] = { .name = "unmap_64", .measure = unmap64, .in_library = true, .what = "the same, 64 pages" },
 		[F_UNMAP512] = { .name = "unmap_512", .measure = unmap512, .in_library = true, .what = "the same, 512 pages" },
+		[F_PROTO] = { .name = "proto_switch", .measure = proto_switch, .in_library = false,
+		              .what = "rfc_switch: client -> server -> guest SYSCALL -> server -> client" },
+		[F_CAPI] = { .name = "capi_switch", .measure = capi_switch, .in_library = false,
+		             .what = "the same guest through rf_switch" },
+		[F_PINGPONG] = { .name = "socket_pingpong", .measure = socket_pingpong, .in_library = false,
+		                 .what = "frames of the same sizes echoed over a socketpair" },
 		[F_PTRACE] = { .name = "ptrace_sysemu", .measure = floor_ptrace, .in_library = false, .what = "PTRACE_SYSEMU + GETREGS + SETREGS" },
 		[F_NATIVE] = { .name = "native_syscall", .measure = floor_native, .in_library = false, .what = "raw syscall(SYS_getppid) on the host" },
 	};

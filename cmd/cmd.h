@@ -12,6 +12,11 @@
 int cmd_run(int argc, char **argv);
 /* ringfence bench [--json] [--iterations N]: prints figures, each with its floor and ratio. */
 int cmd_bench(int argc, char **argv);
+/* ringfence serve --socket PATH | --fd N | --fd R:W: the protobuf control plane (proto/). */
+int cmd_serve(int argc, char **argv);
+struct server;
+/* serve_seccomp.c: the server's syscall allowlist (libseccomp), on every thread. 0 or -errno. */
+int serve_seccomp(struct server *s);
 /* ringfence info: the probes' findings as `key: value` lines (host, mmu, syscall, ...). */
 int cmd_info(int argc, char **argv);
 struct rf_platform_info;
@@ -91,5 +96,19 @@ int bench_programs_options(int *argc, char **argv, struct bench_programs_opts *o
 /* Prints the figures (a table, or one JSON object per line). 0, or 1 if a figure failed. */
 int bench_programs(const struct bench_programs_opts *o, bool json);
 /* end bench_programs.c */
+
+/* bench_proto.c: one `switch` round trip through the control plane (rfc_switch -> server_one on a
+ * socketpair in a thread -> the guest's SYSCALL -> back), the same through rf_switch, and a bare
+ * Unix-socket ping-pong of frames of that request's and response's sizes; sampled like the floors.
+ * bench_proto_open makes the server, the client, the echo thread and both guests on p; on failure
+ * (said on stderr, -errno) *bp is still set: bench_proto_close it. */
+struct bench_proto;
+int bench_proto_open(struct rf_platform *p, struct bench_proto **bp);
+void bench_proto_close(struct bench_proto *bp);
+void bench_proto_sizes(const struct bench_proto *bp, unsigned *request, unsigned *response);
+int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+int bench_proto_capi(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+int bench_proto_pingpong(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+/* end bench_proto.c */
 
 #endif

@@ -9,6 +9,7 @@ static int usage(FILE *f)
 {
 	fprintf(f, "usage: ringfence run PROGRAM [ARGS...]\n"
 	           "       ringfence bench [--json] [--iterations N]\n"
+	           "       ringfence serve (--socket PATH | --fd N | --fd R:W) [--no-seccomp]\n"
 	           "       ringfence info\n");
 	return f == stderr ? 2 : 0;
 }
@@ -21,6 +22,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bench"))
 		return cmd_bench(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "serve"))
+		return cmd_serve(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "info"))
 		return cmd_info(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))

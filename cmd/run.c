@@ -32,7 +32,7 @@ int cmd_fail(int status, const char *fmt, ...)
 static int usage(void)
 {
 	fprintf(stderr, "usage: ringfence run [--root DIR] [--rw DIR]... [--memory SIZE] [--trace[=FILE]] [--stats]\n"
-	                "                     [--] PROGRAM [ARGS...]\n");
+	                "                     [--no-seccomp] [--] PROGRAM [ARGS...]\n");
 	return 2;
 }
 
@@ -86,6 +86,8 @@ int cmd_run(int argc, char **argv)
 			trace = a + 8;
 		} else if (!strcmp(a, "--stats")) {
 			cfg.stats = true;
+		} else if (!strcmp(a, "--no-seccomp")) {
+			cfg.no_seccomp = true;
 		} else {
 			fprintf(stderr, "ringfence: run: unknown option '%s'\n", a);
 			return usage();
@@ -99,6 +101,8 @@ int cmd_run(int argc, char **argv)
 		if (!cfg.trace)
 			return cmd_fail(2, "--trace=%s: %s", trace, strerror(errno));
 	}
+	if (cfg.no_seccomp)
+		dprintf(STDERR_FILENO, "ringfence: --no-seccomp: running without a syscall filter (debugging only)\n");
 	/* Output to a closed pipe must come back as EPIPE to hand to the program, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	int st = rt_run(&cfg);

@@ -108,9 +108,12 @@ static int map_shim(rf_platform *p)
 	return 0;
 }
 
-static int open_vm(rf_platform *p, const char *path)
+/* kvm_fd > 0: the caller's open KVM, duplicated so that the platform closes only its own. */
+static int open_vm(rf_platform *p, const char *path, int kvm_fd)
 {
-	p->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
+	p->kvm_fd = kvm_fd > 0 ? fcntl(kvm_fd, F_DUPFD_CLOEXEC, 3) : open(path, O_RDWR | O_CLOEXEC);
+	if (p->kvm_fd < 0 && kvm_fd > 0)
+		return rf_error(-errno, "cannot use KVM descriptor %d: %s", kvm_fd, strerror(errno));
 	if (p->kvm_fd < 0)
 		return rf_error(-errno, "cannot open %s: %s", path, strerror(errno));
 	int r = check_caps(p);
@@ -207,7 +210,7 @@ int rf_platform_create(const struct rf_platform_options *opts, rf_platform **out
 		r = rf_error(-ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = open_vm(p, o.kvm_path ? o.kvm_path : "/dev/kvm")) < 0 || (r = read_cpuid(p)) < 0 ||
+	if ((r = open_vm(p, o.kvm_path ? o.kvm_path : "/dev/kvm", o.kvm_fd)) < 0 || (r = read_cpuid(p)) < 0 ||
 	    (r = map_shim(p)) < 0 || (r = first_vcpu(p)) < 0)
 		goto fail;
 	/* The MMU first: until it is known, a table page freed by a probe could keep a shadow. */

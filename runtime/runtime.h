@@ -46,6 +46,7 @@ struct rt_config {
 	FILE *trace;                  /* one line per syscall, or NULL */
 	bool stats;                   /* counters to stderr at the end */
 	const struct rf_platform_options *platform;  /* NULL: defaults, exit log on stderr */
+	bool no_seccomp;              /* debugging only: no syscall filter (seccomp.c) */
 };
 
 #define RT_MEMORY_DEFAULT (1ull << 30)
@@ -54,6 +55,10 @@ struct rt_config {
 /* Loads and runs the program to its end. Returns its exit status, or RT_EXIT_* after one
  * "ringfence: ..." line on stderr. */
 int rt_run(const struct rt_config *cfg);
+
+/* seccomp.c: from here on the process (every thread) may make only the runtime's and the
+ * platform's host syscalls; any other kills it with SIGSYS. 0, or RT_EXIT_PLATFORM after a line. */
+int rt_seccomp_install(void);
 
 /* Prints "ringfence: " and the message to stderr in one write; returns status. */
 int rt_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

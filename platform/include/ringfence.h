@@ -71,7 +71,10 @@ struct rf_platform_options {
 	enum rf_kick_policy kick_policy;
 	int exit_log_fd;                   /* > 0: a fatal exit (triple fault, failed entry, KVM internal
 	                                    * error, shim error) writes its vCPU's last 64 exits here, one
-	                                    * line each; 0: none. The error sentence always has the last 3 */
+	                                    * line each; 0: none. The error sentence always has the last 3 */	int kvm_fd;                        /* > 0: an open /dev/kvm to use instead of opening kvm_path, so
+	                                    * a caller can drop the right to open it first. The platform
+	                                    * works on its own duplicate: the caller keeps kvm_fd and may
+	                                    * close it once rf_platform_create has returned */
 };
 
 struct rf_platform_info {
@@ -89,6 +92,18 @@ struct rf_platform_info {
 int rf_platform_create(const struct rf_platform_options *opts, rf_platform **out);
 int rf_platform_destroy(rf_platform *p);
 void rf_platform_info(const rf_platform *p, struct rf_platform_info *info);
+
+/* Adds to a libseccomp filter (a scmp_filter_ctx, which libseccomp defines as void *, so this
+ * header needs no libseccomp) allow rules for every host syscall the platform makes after
+ * rf_platform_create has returned: switches, kicks, shootdowns, creating and destroying memories,
+ * address spaces and contexts, vCPUs created on demand, the kick deadline timer, statistics and
+ * rf_platform_destroy. KVM ioctls are allowed by request number; mmap and mprotect only without
+ * PROT_EXEC; tgkill only with the kick signal to the calling process (build the filter in the
+ * process that loads it). Creating a platform is not covered: create first, then load the filter.
+ * The caller adds its own syscalls (exit_group, thread exits, its I/O) and chooses the default
+ * action. In a sanitizer build (ASan, UBSan, LSan) it also allows what the sanitizer runtime needs
+ * to report and check for leaks at exit. 0, or a negative errno (see rf_last_error). */
+int rf_seccomp_allow(void *filter);
 
 /* The calling thread's description of the last error ringfence returned to it. */
 const char *rf_last_error(void);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -410,6 +411,25 @@ static void test_forwarded(int sig)
 	}
 }
 
+/* The syscall filter: a forbidden syscall (the test-only hook, right after the filter is loaded)
+ * kills the whole of ringfence with SIGSYS; --no-seccomp says it on stderr and runs unfiltered. */
+static void test_seccomp(void)
+{
+	struct result *r = malloc(sizeof *r);
+	struct rlimit core, none = { 0, 0 };
+	getrlimit(RLIMIT_CORE, &core);
+	setrlimit(RLIMIT_CORE, &none);   /* no core file from the SIGSYS */
+	setenv("RINGFENCE_TEST_FORBIDDEN_SYSCALL", "1", 1);
+	RUN(r, prog("hello"));
+	expect(r, "a forbidden syscall after the filter is loaded: ringfence dies of SIGSYS", 1000 + SIGSYS, "", "");
+	RUN(r, "--no-seccomp", prog("hello"));
+	expect(r, "--no-seccomp: no filter, and one line on stderr says so", 0, "hello, world\n",
+	       "ringfence: --no-seccomp: running without a syscall filter (debugging only)\n");
+	unsetenv("RINGFENCE_TEST_FORBIDDEN_SYSCALL");
+	setrlimit(RLIMIT_CORE, &core);
+	free(r);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3 || (strcmp(argv[1], "kvm") && strcmp(argv[1], "load"))) {
@@ -436,5 +456,6 @@ int main(int argc, char **argv)
 	test_observing();
 	test_forwarded(SIGTERM);
 	test_forwarded(SIGINT);
+	test_seccomp();
 	return tap_done();
 }

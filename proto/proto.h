@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* proto: ringfence's control plane. The schema is ringfence.proto; protoc-c's code for it is built
+ * once into its own library (rfproto).
+ *
+ * Contracts of this folder:
+ * - Framing (frame.c): a 4-byte little-endian length, then the message. A length above the maximum
+ *   is refused before anything is allocated; a frame cut short ends the connection. A Unix-socket
+ *   frame may carry one descriptor (SCM_RIGHTS): the server sends memfds that way, and drops any a
+ *   client sends.
+ * - The dispatcher (dispatch.c) turns one request's bytes into one response's bytes, for one
+ *   connection; it never blocks except in a switch, never crashes on any input, and every failure
+ *   is an Error in the response. Handles are the server's (handles.c), owned per connection.
+ * - The server (server.c) serves many connections at once, a thread each; a connection that hangs
+ *   up while its context runs gets that context kicked back and everything it owned released.
+ * - The client (client.c) is a small C library over the same messages and framing.
+ */
+#ifndef RINGFENCE_PROTO_H
+#define RINGFENCE_PROTO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringfence.h"
+#include "ringfence.pb-c.h"
+
+#define PROTO_VERSION     1u
+#define PROTO_MAX_MESSAGE (16u << 20)   /* one message, prefix excluded: a 16 MiB write fits */
+#define PROTO_HEADROOM    4096u         /* what a reply adds around its bytes */
+/* The default of server.memory_limit. KVM allocates its per-page tracking (about 1.8 MiB of kernel
+ * memory per GiB of memslot with a shadow MMU) when a memory is created, not when it is touched: one
+ * MemoryCreate of a few TiB would cost the host GiBs, so the bytes of live memories are capped. */
+#define PROTO_MAX_MEMORY  (64ull << 30)
+
+typedef Ringfence__V1__Request Request;
+typedef Ringfence__V1__Response Response;
+
+/* ---- frame.c ---- */
+/* Reads one frame into *buf (malloc'd, caller frees). 0; 1 at a clean end of stream (no byte of a
+ * new frame); -EPROTO for a frame cut short; -EMSGSIZE for a length above max (nothing read past
+ * the prefix: the stream cannot be resynchronised); -errno. fd_out: receive one descriptor (or -1). */
+int frame_read(int fd, uint32_t max, uint8_t **buf, uint32_t *len, int *fd_out);
+/* Writes one frame; pass_fd >= 0 goes along with it (Unix sockets only). 0 or -errno. */
+int frame_write(int fd, const uint8_t *buf, uint32_t len, int pass_fd);
+
+/* ---- handles.c: the server's objects, numbered, each owned by one connection ---- */
+enum handle_kind { H_MEMORY = 1, H_AS, H_CONTEXT };
+struct conn;
+struct handles;
+struct handles *handles_new(void);
+void handles_free(struct handles *h);
+/* A new number for obj (never 0, never reused). 0 if out of memory. */
+uint64_t handles_add(struct handles *h, enum handle_kind kind, void *obj, const struct conn *owner);
+/* The object if id is a live handle of this kind owned by owner (owner NULL: any owner). */
+void *handles_get(struct handles *h, uint64_t id, enum handle_kind kind, const struct conn *owner);
+void handles_del(struct handles *h, uint64_t id);
+/* Calls fn(kind, obj, arg) on each handle owned by owner, contexts first, then address spaces, then
+ * memories (the order destruction needs), and forgets them. */
+void handles_release(struct handles *h, const struct conn *owner, void (*fn)(enum handle_kind, void *, void *),
+                     void *arg);
+
+/* ---- server.c / dispatch.c ---- */
+struct server {
+	rf_platform *p;
+	struct rf_platform_info info;
+	pthread_mutex_t lock;               /* the handle table and each connection's `switching` */
+	struct handles *handles;
+	atomic_bool shut;
+	atomic_uint connections;
+	atomic_ullong requests;
+	int wake;                           /* eventfd: the watcher's set of switching connections changed */
+	struct conn *conns;                 /* every live connection (under lock) */
+	bool kick_before_switch;            /* fuzzing: every switch returns at once */
+	uint64_t memory_limit;              /* bytes all live memories may total (server_init: PROTO_MAX_MEMORY) */
+	uint64_t memory_used;               /* under lock: bytes of the live memories */
+	void (*test_hook)(void);            /* called once the filter is in place (tests only) */
+};
+
+struct conn {
+	struct server *srv;
+	int rfd, wfd;
+	bool unix_socket;                   /* descriptors can be passed */
+	rf_context *switching;              /* under srv->lock: the context in rf_switch, or NULL */
+	atomic_bool hung_up;
+	struct conn *next;                  /* the server's list (under srv->lock) */
+};
+
+/* One request in, one response out (*out malloc'd, caller frees; *pass_fd a descriptor to send
+ * with it, or -1). Returns the response length. Never fails: bad input is an Error response. */
+uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out, int *pass_fd);
+/* Releases everything c owns (after its last request). */
+void dispatch_release(struct conn *c);
+
+int server_init(struct server *s, rf_platform *p);
+void server_destroy(struct server *s);
+/* Serves a listening socket until shutdown and every connection has closed. 0 or -errno. */
+int server_listen(struct server *s, int listen_fd);
+/* Serves one connection (an inherited socket, or a pipe pair) until it closes. */
+int server_one(struct server *s, int rfd, int wfd);
+
+/* ---- client.c: a small C client ---- */
+struct rfc {
+	int fd;
+	uint64_t next_id;
+	uint32_t max;                        /* the server's maximum message size */
+	char error[256];                     /* the last remote Error's message */
+	int code;                            /* and its ErrorCode */
+};
+int rfc_connect(struct rfc *c, const char *socket_path);
+void rfc_attach(struct rfc *c, int fd);   /* an already-connected socket */
+void rfc_close(struct rfc *c);
+/* Sends req (its id is set here) and waits for the response: 0 and *resp (free it with
+ * rfc_free), or -errno for a transport failure. A remote Error is returned in *resp too. */
+int rfc_call(struct rfc *c, Request *req, Response **resp, int *fd_out);
+void rfc_free(Response *resp);
+/* Convenience calls: 0 or a negative errno (the remote errno_value, or -EPROTO; c->error says). */
+int rfc_hello(struct rfc *c, Ringfence__V1__HelloReply **reply);   /* free with rfc_free_hello */
+void rfc_free_hello(Ringfence__V1__HelloReply *reply);
+int rfc_memory_create(struct rfc *c, uint64_t size, uint64_t *handle, int *fd);
+int rfc_memory_write(struct rfc *c, uint64_t memory, uint64_t offset, const void *data, size_t len);
+int rfc_memory_read(struct rfc *c, uint64_t memory, uint64_t offset, void *data, size_t len);
+int rfc_as_create(struct rfc *c, uint64_t *handle);
+int rfc_as_map(struct rfc *c, uint64_t as, uint64_t va, uint64_t len, uint64_t memory, uint64_t offset,
+               unsigned prot);
+int rfc_as_unmap(struct rfc *c, uint64_t as, uint64_t va, uint64_t len);
+int rfc_context_create(struct rfc *c, uint64_t *handle);
+int rfc_destroy(struct rfc *c, enum handle_kind kind, uint64_t handle);
+int rfc_get_regs(struct rfc *c, uint64_t context, struct rf_regs *regs);
+int rfc_set_regs(struct rfc *c, uint64_t context, const struct rf_regs *regs);
+int rfc_switch(struct rfc *c, uint64_t context, uint64_t as, struct rf_event *ev, struct rf_regs *regs);
+int rfc_kick(struct rfc *c, uint64_t context);
+int rfc_stats(struct rfc *c, Ringfence__V1__StatsReply **reply);   /* free with rfc_free_stats */
+void rfc_free_stats(Ringfence__V1__StatsReply *reply);
+int rfc_shutdown(struct rfc *c);
+
+#endif
