@@ -75,25 +75,8 @@ int mem_pages_alloc(struct rt_mem *m, uint64_t n, uint32_t *out)
 	return 0;
 }
 
-/* Gives pages back zeroed: a hole punched in the memfd reads as zero again and returns the host
+/* Zeroes pages in place: a hole punched in the memfd reads as zero again and returns the host
  * memory. Runs of consecutive pages are punched at once. */
-void mem_pages_free(struct rt_mem *m, const uint32_t *pages, uint64_t n)
-{
-	for (uint64_t i = 0; i < n;) {
-		uint64_t j = i + 1;
-		while (j < n && pages[j] == pages[j - 1] + 1)
-			j++;
-		uint64_t off = (uint64_t)pages[i] * RT_PAGE, len = (j - i) * RT_PAGE;
-		if (fallocate(rf_memory_fd(m->mem), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-		              (off_t)len) < 0)
-			memset(m->host + off, 0, len);
-		for (uint64_t k = i; k < j; k++)
-			m->bitmap[pages[k] / 64] &= ~(1ull << (pages[k] % 64));
-		i = j;
-	}
-	m->used -= n;
-}
-
 void mem_pages_zero(struct rt_mem *m, const uint32_t *pages, uint64_t n)
 {
 	for (uint64_t i = 0; i < n;) {
@@ -106,6 +89,15 @@ void mem_pages_zero(struct rt_mem *m, const uint32_t *pages, uint64_t n)
 			memset(m->host + off, 0, len);
 		i = j;
 	}
+}
+
+/* Gives pages back zeroed (mem_pages_zero), then marks them free. */
+void mem_pages_free(struct rt_mem *m, const uint32_t *pages, uint64_t n)
+{
+	mem_pages_zero(m, pages, n);
+	for (uint64_t k = 0; k < n; k++)
+		m->bitmap[pages[k] / 64] &= ~(1ull << (pages[k] % 64));
+	m->used -= n;
 }
 
 /* ---- checked guest access ---- */
