@@ -188,7 +188,14 @@ int path_open(struct rt_fs *fs, const char *abs, int flags, unsigned mode)
 	};
 	while (*abs == '/')
 		abs++;
-	int fd = (int)syscall(SYS_openat2, fs->root, *abs ? abs : ".", &how, sizeof how);
+	/* openat2 answers EAGAIN when a rename anywhere on the host raced with a `..` it resolved
+	 * (RESOLVE_IN_ROOT's check): the lookup is retried, boundedly, as its manual page asks. */
+	int fd = -1;
+	for (int tries = 0; tries < 64; tries++) {
+		fd = (int)syscall(SYS_openat2, fs->root, *abs ? abs : ".", &how, sizeof how);
+		if (fd >= 0 || errno != EAGAIN)
+			break;
+	}
 	if (fd < 0)
 		return -errno;
 	if (path_fd_denied(fs, fd)) {
