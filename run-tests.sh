@@ -71,7 +71,8 @@ if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 fi
 
 # The fuzz suite: the kick fuzzers need no KVM and run here (in the TCG VM they would be about 45
-# times slower); the guest-code fuzzer (suite fuzz-kvm too) runs on KVM, capped by its own clock.
+# times slower); the KVM fuzzers (guest code, the control plane: suite fuzz-kvm too) run on KVM, in
+# the VM where this machine has none, each capped by its own clock.
 meson test -C build-fuzz --suite fuzz --no-suite fuzz-kvm --logbase testlog-fuzz --print-errorlogs --no-rebuild || true
 logs+=("build-fuzz/meson-logs/testlog-fuzz.json")
 suite_with_kvm build-fuzz fuzz-kvm testlog-fuzz-kvm

@@ -18,7 +18,7 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ringfence serve (--socket PATH | --fd N | --fd R:W) [--no-seccomp]\n");
+	fprintf(stderr, "usage: ringfence serve (--socket PATH | --fd N | --fd R:W) [--max-connections N] [--no-seccomp]\n");
 	return 2;
 }
 
@@ -48,12 +48,19 @@ int cmd_serve(int argc, char **argv)
 {
 	const char *sock = NULL, *fds = NULL;
 	bool no_seccomp = false;
+	long max_conns = PROTO_MAX_CONNECTIONS;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
 			sock = argv[++i];
 		else if (!strcmp(argv[i], "--fd") && i + 1 < argc)
 			fds = argv[++i];
-		else if (!strcmp(argv[i], "--no-seccomp"))
+		else if (!strcmp(argv[i], "--max-connections") && i + 1 < argc) {
+			char *end;
+			max_conns = strtol(argv[++i], &end, 10);
+			if (*end || max_conns < 1 || max_conns > PROTO_MAX_CONNECTIONS)
+				return cmd_fail(2, "--max-connections %s: a number from 1 to %d", argv[i],
+				                PROTO_MAX_CONNECTIONS);
+		} else if (!strcmp(argv[i], "--no-seccomp"))
 			no_seccomp = true;
 		else
 			return usage();
@@ -81,6 +88,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	static struct server srv;
 	int e = server_init(&srv, p);
+	srv.max_connections = (unsigned)max_conns;
 	if (getenv("RINGFENCE_TEST_FORBIDDEN_SYSCALL"))
 		srv.test_hook = forbidden;
 	if (e == 0 && !no_seccomp)

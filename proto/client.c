@@ -201,7 +201,7 @@ int rfc_memory_read(struct rfc *c, uint64_t memory, uint64_t offset, void *data,
 	if (e < 0)
 		return e;
 	e = r->result_case == RINGFENCE__V1__RESPONSE__RESULT_DATA && r->data.len == len ? 0 : -EBADMSG;
-	if (!e)
+	if (!e && len) /* an empty bytes field may carry no pointer at all */
 		memcpy(data, r->data.data, len);
 	rfc_free(r);
 	return e;

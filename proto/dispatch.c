@@ -188,7 +188,8 @@ static void op_memory_write(struct conn *c, struct reply *rp, const Ringfence__V
 		return fail(rp, RINGFENCE__V1__ERROR_CODE__OUT_OF_RANGE, -ERANGE,
 		            "write of %zu bytes at %llu: past the end of the memory (%llu bytes)", w->data.len,
 		            (unsigned long long)w->offset, (unsigned long long)rf_memory_size(m));
-	memcpy((uint8_t *)rf_memory_host(m) + w->offset, w->data.data, w->data.len);
+	if (w->data.len) /* an empty bytes field may carry no pointer at all */
+		memcpy((uint8_t *)rf_memory_host(m) + w->offset, w->data.data, w->data.len);
 	done(rp);
 }
 
@@ -363,11 +364,10 @@ static void op_switch(struct conn *c, struct reply *rp, const Ringfence__V1__Swi
 		return not_found(rp, "context", sw->context);
 	if (!as)
 		return not_found(rp, "address space", sw->space);
-	/* The watcher kicks it back if this connection hangs up meanwhile. */
+	/* The watcher kicks it back if this connection hangs up meanwhile; if it did before, here. */
 	pthread_mutex_lock(&c->srv->lock);
 	c->switching = ctx;
 	pthread_mutex_unlock(&c->srv->lock);
-	wake_watcher(c->srv);
 	if (c->srv->kick_before_switch || atomic_load(&c->hung_up))
 		rf_kick(ctx);
 	struct rf_event ev;
@@ -375,7 +375,6 @@ static void op_switch(struct conn *c, struct reply *rp, const Ringfence__V1__Swi
 	pthread_mutex_lock(&c->srv->lock);
 	c->switching = NULL;
 	pthread_mutex_unlock(&c->srv->lock);
-	wake_watcher(c->srv);
 	if (e < 0)
 		return platform_fail(rp, e, "switch");
 	Ringfence__V1__Event *m = &rp->u.event;

@@ -33,6 +33,9 @@
  * memory per GiB of memslot with a shadow MMU) when a memory is created, not when it is touched: one
  * MemoryCreate of a few TiB would cost the host GiBs, so the bytes of live memories are capped. */
 #define PROTO_MAX_MEMORY  (64ull << 30)
+/* Connections one server serves at once (a thread each; server.max_connections, at most this); one
+ * more is told so and closed. */
+#define PROTO_MAX_CONNECTIONS 256
 
 typedef Ringfence__V1__Request Request;
 typedef Ringfence__V1__Response Response;
@@ -70,9 +73,10 @@ struct server {
 	atomic_bool shut;
 	atomic_uint connections;
 	atomic_ullong requests;
-	int wake;                           /* eventfd: the watcher's set of switching connections changed */
+	int wake;                           /* eventfd: connections came or went, or shutdown */
 	struct conn *conns;                 /* every live connection (under lock) */
 	bool kick_before_switch;            /* fuzzing: every switch returns at once */
+	unsigned max_connections;           /* served at once (server_init: PROTO_MAX_CONNECTIONS) */
 	uint64_t memory_limit;              /* bytes all live memories may total (server_init: PROTO_MAX_MEMORY) */
 	uint64_t memory_used;               /* under lock: bytes of the live memories */
 	void (*test_hook)(void);            /* called once the filter is in place (tests only) */

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,6 +19,7 @@ int server_init(struct server *s, rf_platform *p)
 	memset(s, 0, sizeof *s);
 	s->p = p;
 	s->memory_limit = PROTO_MAX_MEMORY;
+	s->max_connections = PROTO_MAX_CONNECTIONS;
 	rf_platform_info(p, &s->info);
 	pthread_mutex_init(&s->lock, NULL);
 	s->handles = handles_new();
@@ -39,6 +41,21 @@ void server_destroy(struct server *s)
 	s->wake = -1;
 }
 
+/* The last word on a connection about to be closed: an Error response with id 0 (it answers no
+ * request in particular). */
+static void say_last(int wfd, Ringfence__V1__ErrorCode code, int err, const char *message)
+{
+	Ringfence__V1__Error e = RINGFENCE__V1__ERROR__INIT;
+	Response resp = RINGFENCE__V1__RESPONSE__INIT;
+	e.code = code;
+	e.errno_value = err;
+	e.message = (char *)message;
+	resp.error = &e;
+	uint8_t buf[256];
+	if (ringfence__v1__response__get_packed_size(&resp) <= sizeof buf)
+		frame_write(wfd, buf, (uint32_t)ringfence__v1__response__pack(&resp, buf), -1);
+}
+
 /* Serves one connection's requests in order until it closes or breaks the framing. */
 static void serve_conn(struct conn *c)
 {
@@ -46,18 +63,10 @@ static void serve_conn(struct conn *c)
 		uint8_t *in, *out;
 		uint32_t len;
 		int r = frame_read(c->rfd, PROTO_MAX_MESSAGE, &in, &len, NULL);
-		if (r == -EMSGSIZE) {
+		if (r == -EMSGSIZE)
 			/* Said once, then the connection ends: after an unread body nothing lines up again. */
-			Ringfence__V1__Error err = RINGFENCE__V1__ERROR__INIT;
-			Response resp = RINGFENCE__V1__RESPONSE__INIT;
-			err.code = RINGFENCE__V1__ERROR_CODE__TOO_LARGE;
-			err.errno_value = -EMSGSIZE;
-			err.message = "frame longer than the maximum message size: closing the connection";
-			resp.error = &err;
-			uint8_t buf[256];
-			uint32_t n = (uint32_t)ringfence__v1__response__pack(&resp, buf);
-			frame_write(c->wfd, buf, n, -1);
-		}
+			say_last(c->wfd, RINGFENCE__V1__ERROR_CODE__TOO_LARGE, -EMSGSIZE,
+			         "frame longer than the maximum message size: closing the connection");
 		if (r)
 			return;   /* end of stream, a frame cut short, or a read error */
 		int pass_fd = -1;
@@ -134,12 +143,17 @@ static struct conn *conn_new(struct server *s, int rfd, int wfd)
 	return c;
 }
 
-/* Connections whose context is running and whose peer has hung up get the context kicked. The set
- * changes as switches start and end (the wake eventfd says so). */
+/* Every live connection's descriptor is watched for its peer's full hang-up (POLLHUP: a Unix
+ * socket's peer closed, or a pipe's writer; a half-close, shutdown(SHUT_WR), is not one: that client
+ * still reads its answers). A connection that hangs up is marked and, if its context is running,
+ * the context is kicked back. Watching every connection rather than only the switching ones costs a
+ * switch nothing: the set changes only when connections come and go (the wake eventfd says so),
+ * never per switch. The mark and `switching` are both set under the lock, so whichever of op_switch
+ * and this comes second sees the other's and kicks. */
 static void watch(struct server *s, int listen_fd, bool *accept_ready)
 {
-	struct pollfd p[1 + 1024];
-	struct conn *who[1 + 1024];
+	struct pollfd p[2 + PROTO_MAX_CONNECTIONS];
+	struct conn *who[2 + PROTO_MAX_CONNECTIONS];
 	int n = 0;
 	p[n++] = (struct pollfd){ s->wake, POLLIN, 0 };
 	if (listen_fd >= 0 && !atomic_load(&s->shut))
@@ -147,9 +161,9 @@ static void watch(struct server *s, int listen_fd, bool *accept_ready)
 	int first_conn = n;
 	pthread_mutex_lock(&s->lock);
 	for (struct conn *c = s->conns; c && n < (int)(sizeof p / sizeof p[0]); c = c->next)
-		if (c->switching && !atomic_load(&c->hung_up)) {
+		if (!atomic_load(&c->hung_up)) {
 			who[n] = c;
-			p[n++] = (struct pollfd){ c->rfd, POLLRDHUP, 0 };
+			p[n++] = (struct pollfd){ c->rfd, 0, 0 };   /* POLLHUP and POLLERR need no asking */
 		}
 	pthread_mutex_unlock(&s->lock);
 	*accept_ready = false;
@@ -161,12 +175,14 @@ static void watch(struct server *s, int listen_fd, bool *accept_ready)
 	if (first_conn == 2 && p[1].revents)
 		*accept_ready = true;
 	for (int i = first_conn; i < n; i++)
-		if (p[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+		if (p[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 			pthread_mutex_lock(&s->lock);
+			/* Still in the list: not ended (and its descriptor not reused) since the poll began. */
 			for (struct conn *c = s->conns; c; c = c->next)
-				if (c == who[i] && c->switching) {
+				if (c == who[i]) {
 					atomic_store(&c->hung_up, true);
-					rf_kick(c->switching);
+					if (c->switching)
+						rf_kick(c->switching);
 				}
 			pthread_mutex_unlock(&s->lock);
 		}
@@ -200,7 +216,16 @@ int server_listen(struct server *s, int listen_fd)
 		watch(s, listen_fd, &ready);
 		if (ready) {
 			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0 && start(s, fd, fd) < 0)
+			unsigned max = s->max_connections < PROTO_MAX_CONNECTIONS ? s->max_connections
+			                                                           : PROTO_MAX_CONNECTIONS;
+			if (fd >= 0 && live_connections(s) >= max) {
+				/* Beyond what the watcher watches (and a thread each): told, never served. A
+				 * fresh socket's buffer takes these few bytes, so this cannot block. */
+				char why[96];
+				snprintf(why, sizeof why, "the server serves %u connections at once: closing this one", max);
+				say_last(fd, RINGFENCE__V1__ERROR_CODE__CONNECTION_LIMIT, -EMFILE, why);
+				close(fd);
+			} else if (fd >= 0 && start(s, fd, fd) < 0)
 				close(fd);
 		}
 		if (atomic_load(&s->shut) && live_connections(s) == 0)

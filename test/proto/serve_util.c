@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,10 +53,15 @@ void kvm_or_skip(void)
 }
 
 /* The child's side of serve_start: never returns. */
-static void serve_exec(const struct serve_proc *sp, const char *ringfence, const struct serve_opts *o)
+static void serve_exec(const struct serve_proc *sp, const char *ringfence, const struct serve_opts *o,
+                       pid_t parent)
 {
 	const char *const *args = o->args, *const *env = o->env;
 	const char *argv[16] = { ringfence, "serve" };
+	/* A test that dies (a sanitizer abort, a failed assertion) takes its server with it: a server
+	 * left holding the test's stdout would keep meson waiting until its timeout. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(126);
 	int n = 2;
 	if (!o->no_socket) {
 		argv[n++] = "--socket";
@@ -108,11 +114,12 @@ int serve_start(struct serve_proc *sp, const char *ringfence, const struct serve
 	if (sp->inotify < 0 || inotify_add_watch(sp->inotify, sp->dir, IN_CREATE) < 0)
 		return -errno;
 	fflush(stdout);
+	pid_t parent = getpid();
 	sp->pid = fork();
 	if (sp->pid < 0)
 		return -errno;
 	if (sp->pid == 0)
-		serve_exec(sp, ringfence, opts ? opts : &plain);
+		serve_exec(sp, ringfence, opts ? opts : &plain, parent);
 	sp->pidfd = (int)syscall(SYS_pidfd_open, sp->pid, 0);
 	return 0;
 }

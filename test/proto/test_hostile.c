@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,9 @@
 #define CODE(x) RINGFENCE__V1__ERROR_CODE__##x
 
 static struct serve_proc srv;
+/* The server's --max-connections: small, so the limit is reached with few threads. */
+#define MAX_CONNS 6
+#define MAX_CONNS_ARG "6"
 
 #define expect_error(r, code, has, name) ok(error_is(r, code, has), "%s", name)
 
@@ -434,6 +438,81 @@ static void test_hangup_mid_switch(void)
 	expect_alive("clients hanging up mid-switch");
 }
 
+/* A half-close (shutdown(SHUT_WR)) is not a hang-up: that client still reads its answers, so its
+ * running switch is left alone until another connection kicks it, and the answer reaches it. */
+static void test_half_close_mid_switch(void)
+{
+	struct objs o;
+	objs_make(&o, GUEST_VA + G_SPIN);
+	Request q = RINGFENCE__V1__REQUEST__INIT;
+	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
+	s.context = o.ctx, s.space = o.as;
+	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
+	q.switch_to = &s;
+	uint8_t buf[64];
+	frame_write(o.c.fd, buf, (uint32_t)ringfence__v1__request__pack(&q, buf), -1);
+	ok(guest_wait_spinning(o.host), "half-close: the guest spins in the switch");
+	ok(shutdown(o.c.fd, SHUT_WR) == 0, "half-close: the client shuts down its writing side");
+	/* A whole round trip on another connection later, the switch must still be running. */
+	struct rfc k;
+	int e = serve_connect(&srv, &k);
+	Ringfence__V1__HelloReply *h = NULL;
+	if (!e)
+		e = rfc_hello(&k, &h);
+	rfc_free_hello(h);
+	struct pollfd pf = { o.c.fd, POLLIN, 0 };
+	ok(e == 0 && poll(&pf, 1, 0) == 0, "half-close: no answer yet, the switch was not taken back (%d)", e);
+	ok(rfc_kick(&k, o.ctx) == 0, "half-close: another connection kicks the context");
+	int why = 0;
+	Response *r = raw_recv(o.c.fd, &why);
+	ok(r && !r->error && r->result_case == RINGFENCE__V1__RESPONSE__RESULT_EVENT &&
+	       r->event->type == RINGFENCE__V1__EVENT_TYPE__EVENT_INTERRUPTED,
+	   "half-close: the client reads its switch's answer, an interrupted event (%d)", why);
+	rfc_free(r);
+	rfc_close(&k);
+	objs_drop(&o);
+	expect_alive("a client half-closing mid-switch");
+}
+
+/* One connection more than the server serves is told so (id 0, CONNECTION_LIMIT) and closed; the
+ * others go on. The server runs with --max-connections MAX_CONNS. */
+static void test_connection_limit(void)
+{
+	struct rfc watcher;
+	if (serve_connect(&srv, &watcher))
+		return;
+	stats_conn = &watcher;
+	want_conns = 1;
+	ok(eventually(conns_are, NULL, 10000), "limit: before, only the watching connection is open");
+	int fds[MAX_CONNS - 1];
+	bool served = true;
+	for (int i = 0; i < MAX_CONNS - 1; i++) {
+		fds[i] = raw_connect(&srv);
+		Response *r = hello_on(fds[i]);
+		served &= good_hello(r);
+		rfc_free(r);
+	}
+	ok(served, "limit: %d connections at once are served", MAX_CONNS);
+	int extra = raw_connect(&srv), why = 0;
+	Response *r = raw_recv(extra, &why);
+	expect_error(r, CODE(CONNECTION_LIMIT), "connections at once", "limit: one more is told CONNECTION_LIMIT");
+	ok(r && r->id == 0, "limit: ... in a response with id 0");
+	rfc_free(r);
+	r = raw_recv(extra, &why);
+	ok(!r && why == 1, "limit: ... and closed (%d)", why);
+	rfc_free(r);
+	close(extra);
+	r = hello_on(fds[0]);
+	ok(good_hello(r), "limit: the served connections go on");
+	rfc_free(r);
+	for (int i = 0; i < MAX_CONNS - 1; i++)
+		close(fds[i]);
+	want_conns = 1;
+	ok(eventually(conns_are, NULL, 10000), "limit: after they close, only the watching connection is open");
+	rfc_close(&watcher);
+	expect_alive("a connection over the limit");
+}
+
 static void test_scm_rights(void)
 {
 	int fd = raw_connect(&srv);
@@ -496,7 +575,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	kvm_or_skip();
-	int e = serve_start(&srv, argv[1], NULL);
+	static const char *const args[] = { "--max-connections", MAX_CONNS_ARG, NULL };
+	struct serve_opts so = { .args = args, .keep = { -1, -1 } };
+	int e = serve_start(&srv, argv[1], &so);
 	if (e) {
 		printf("Bail out! starting ringfence serve: %s\n", strerror(-e));
 		return 1;
@@ -507,6 +588,8 @@ int main(int argc, char **argv)
 	test_handles();
 	test_mappings();
 	test_hangup_mid_switch();
+	test_half_close_mid_switch();
+	test_connection_limit();
 	test_scm_rights();
 	test_shutdown();
 	serve_cleanup(&srv);
