@@ -42,7 +42,7 @@ typedef int (*measure_fn)(struct bench *b, unsigned warmup, unsigned batch, uint
 
 enum { F_OUT, F_FAULT, F_UD, F_SYSCALL, F_PF, F_KICK_SPIN, F_KICK_STORM, F_KICK_SPIN_INJ, F_KICK_STORM_INJ,
        F_REMAP, F_UNMAP1, F_UNMAP64,
-       F_UNMAP512, F_PROTO, F_CAPI, F_PINGPONG, F_PTRACE, F_NATIVE, F_COUNT };
+       F_UNMAP512, F_PROTO, F_PROTO_SLEEP, F_CAPI, F_PINGPONG, F_PTRACE, F_NATIVE, F_COUNT };
 
 struct figure {
 	const char *name;
@@ -53,8 +53,15 @@ struct figure {
 	uint64_t *ns;                    /* per sample: batch round trips */
 	unsigned n;
 	bool failed;
+	bool skipped;                    /* not asked for (--only) */
 	double median, p99;              /* per round trip */
 };
+
+/* Measured and not failed. */
+static bool usable(const struct figure *f)
+{
+	return !f->failed && !f->skipped;
+}
 
 /* ---- the platform's own paths, through the public API only ---- */
 
@@ -152,6 +159,12 @@ static int proto_switch(struct bench *b, unsigned warmup, unsigned batch, uint64
 {
 	int r = proto_open(b);
 	return r < 0 ? r : bench_proto_switch(b->proto, warmup, batch, ns, n);
+}
+
+static int proto_switch_sleep(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	int r = proto_open(b);
+	return r < 0 ? r : bench_proto_switch_sleep(b->proto, warmup, batch, ns, n);
 }
 
 static int capi_switch(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
@@ -304,6 +317,7 @@ static const struct row rows[] = {
 	{ NULL, F_UNMAP64, F_FAULT },
 	{ NULL, F_UNMAP512, F_FAULT },
 	{ NULL, F_PROTO, F_FAULT },
+	{ NULL, F_PROTO_SLEEP, F_FAULT },
 	{ NULL, F_CAPI, F_FAULT },
 	{ NULL, F_PINGPONG, F_FAULT },
 	{ NULL, F_PTRACE, F_PTRACE },
@@ -318,18 +332,20 @@ static void print_json(const struct bench *b, const struct figure *f)
 	rf_platform_info(b->p, &info);
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const struct figure *x = &f[rows[i].fig], *fl = &f[rows[i].floor];
-		if (x->failed || fl->failed)
+		if (!usable(x) || !usable(fl))
 			continue;
 		printf("{\"name\":\"%s\",\"median_ns\":%.1f,\"p99_ns\":%.1f,\"floor\":\"%s\",\"ratio\":%.3f,"
 		       "\"samples\":%u,\"batch\":%u,\"host\":\"%s\",\"mmu\":\"%s\",\"syscall\":\"%s\"}\n",
 		       rows[i].name ? rows[i].name : x->name, x->median, x->p99, fl->name, x->median / fl->median, x->n,
 		       x->batch, cmd_host_name(&info), cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
 	}
-	if (!f[F_PROTO].failed && !f[F_CAPI].failed && !f[F_PINGPONG].failed)
-		printf("{\"name\":\"control_plane_adds\",\"median_ns\":%.1f,\"floor\":\"socket_pingpong\",\"ratio\":%.3f,"
-		       "\"target\":1.25,\"host\":\"%s\",\"mmu\":\"%s\",\"syscall\":\"%s\"}\n",
-		       f[F_PROTO].median - f[F_CAPI].median, (f[F_PROTO].median - f[F_CAPI].median) / f[F_PINGPONG].median,
-		       cmd_host_name(&info), cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
+	for (int k = F_PROTO; k <= F_PROTO_SLEEP; k++)
+		if (usable(&f[k]) && usable(&f[F_CAPI]) && usable(&f[F_PINGPONG]))
+			printf("{\"name\":\"%s\",\"median_ns\":%.1f,\"floor\":\"socket_pingpong\",\"ratio\":%.3f,"
+			       "\"target\":1.25,\"host\":\"%s\",\"mmu\":\"%s\",\"syscall\":\"%s\"}\n",
+			       k == F_PROTO ? "control_plane_adds" : "control_plane_adds_sleep", f[k].median - f[F_CAPI].median,
+			       (f[k].median - f[F_CAPI].median) / f[F_PINGPONG].median, cmd_host_name(&info),
+			       cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
 }
 
 /* Where a kick's time goes: rf_kick -> the first exit (the signal), that exit -> the report. */
@@ -337,7 +353,7 @@ static void print_splits(const struct bench *b, const struct figure *f)
 {
 	for (int k = F_KICK_SPIN; k <= F_KICK_STORM_INJ; k++) {
 		const struct kick_split *s = &b->split[k - F_KICK_SPIN];
-		if (f[k].failed || !s->n)
+		if (!usable(&f[k]) || !usable(&f[F_FAULT]) || !s->n)
 			continue;
 		double e = median_of(s->to_exit, s->n), r = median_of(s->to_report, s->n);
 		printf("%-17s split: rf_kick -> exit %.3f us (%.2f x floor), exit -> report %.3f us (%.2f x floor), "
@@ -359,6 +375,8 @@ static void print_table(const struct bench *b, const struct figure *f, unsigned 
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const struct figure *x = &f[rows[i].fig], *fl = &f[rows[i].floor];
 		const char *name = rows[i].name ? rows[i].name : x->name;
+		if (x->skipped || fl->skipped)
+			continue;
 		if (rows[i].name && !rows[i - 1].name)
 			printf("\n");
 		if (x->failed || fl->failed) {
@@ -368,22 +386,23 @@ static void print_table(const struct bench *b, const struct figure *f, unsigned 
 		printf("%-18s %12.3f %12.3f %6u  %-15s %7.3f  %s\n", name, x->median / 1000, x->p99 / 1000,
 		       x->batch, fl->name, x->median / fl->median, rows[i].name ? "" : x->what);
 	}
-	if (!f[F_SYSCALL].failed && !f[F_FAULT].failed)
+	if (usable(&f[F_SYSCALL]) && usable(&f[F_FAULT]))
 		printf("\nsyscall / ring3_fault = %.3f (target on our machines: <= 1.25; printed, never checked)\n",
 		       f[F_SYSCALL].median / f[F_FAULT].median);
 	for (int k = F_KICK_SPIN; k <= F_KICK_STORM_INJ; k++)
-		if (!f[k].failed && !f[F_FAULT].failed)
+		if (usable(&f[k]) && usable(&f[F_FAULT]))
 			printf("%-17s median %.3f, p99 %.3f x ring3_fault (target for the default policy: median <= 1, "
 			       "p99 <= 2; printed, never checked)\n", f[k].name, f[k].median / f[F_FAULT].median,
 			       f[k].p99 / f[F_FAULT].median);
 	print_splits(b, f);
-	if (!f[F_PROTO].failed && !f[F_CAPI].failed && !f[F_PINGPONG].failed) {
-		unsigned q, r;
-		double x = (f[F_PROTO].median - f[F_CAPI].median) / f[F_PINGPONG].median;
-		bench_proto_sizes(b->proto, &q, &r);
-		printf("control plane adds (proto_switch - capi_switch) = %.3f x socket_pingpong (frames of %u and %u "
-		       "bytes), target <= 1.25: %s (printed, never checked)\n", x, q, r, x <= 1.25 ? "pass" : "FAIL");
-	}
+	for (int k = F_PROTO; k <= F_PROTO_SLEEP; k++)
+		if (usable(&f[k]) && usable(&f[F_CAPI]) && usable(&f[F_PINGPONG])) {
+			unsigned q, r;
+			double x = (f[k].median - f[F_CAPI].median) / f[F_PINGPONG].median;
+			bench_proto_sizes(b->proto, &q, &r);
+			printf("control plane adds (%s - capi_switch) = %.3f x socket_pingpong (frames of %u and %u bytes), "
+			       "target <= 1.25: %s (printed, never checked)\n", f[k].name, x, q, r, x <= 1.25 ? "pass" : "FAIL");
+		}
 	if (info.mmu == RF_MMU_SHADOW)
 		printf("shadow MMU: %llu page-table changes touched %llu table pages from ring 0 in this run\n",
 		       (unsigned long long)info.mmu_flushes, (unsigned long long)info.mmu_pages_touched);
@@ -398,17 +417,23 @@ static int usage(FILE *out)
 	             "  --iterations N  timed samples per figure (default %d, at most %d)\n"
 	             "  --programs      only the whole-program figures (natively, ringfence run, ptrace), which\n"
 	             "                  plain `ringfence bench` prints at the end; --progs-dir DIR: where\n"
-	             "                  getppid, devnull and compute are; --program-runs N: timed runs of each\n",
+	             "                  getppid, devnull and compute are; --program-runs N: timed runs of each\n"
+	             "  --only A,B,...  only these figures (and the floors their ratios need), no whole-program\n"
+	             "                  figures; e.g. --only proto_switch for the control plane's four\n",
 	             DEFAULT_ITERATIONS, MAX_ITERATIONS);
 	return out == stderr ? 2 : 0;
 }
 
-static int parse(int argc, char **argv, bool *json, unsigned *iterations)
+static int parse(int argc, char **argv, bool *json, unsigned *iterations, const char **only)
 {
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
 		if (!strcmp(a, "--json")) {
 			*json = true;
+			continue;
+		}
+		if (!strcmp(a, "--only") && i + 1 < argc) {
+			*only = argv[++i];
 			continue;
 		}
 		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
@@ -433,6 +458,36 @@ static int parse(int argc, char **argv, bool *json, unsigned *iterations)
 	return 0;
 }
 
+/* --only: every figure not named is skipped, but for the floors of the named ones' rows; the
+ * control plane's three figures go together (one ratio needs all three). */
+static int select_figures(struct figure *f, const char *only)
+{
+	char *list = strdup(only), *save = NULL;
+	if (!list)
+		return -ENOMEM;
+	for (int i = 0; i < F_COUNT; i++)
+		f[i].skipped = true;
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		int i = 0;
+		while (i < F_COUNT && strcmp(f[i].name, name))
+			i++;
+		if (i == F_COUNT) {
+			fprintf(stderr, "ringfence bench: --only: no figure '%s'\n", name);
+			free(list);
+			return -EINVAL;
+		}
+		f[i].skipped = false;
+		if (i >= F_PROTO && i <= F_PINGPONG)
+			for (int k = F_PROTO; k <= F_PINGPONG; k++)
+				f[k].skipped = false;
+	}
+	free(list);
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		if (!rows[i].name && !f[rows[i].fig].skipped)
+			f[rows[i].floor].skipped = false;
+	return 0;
+}
+
 static void failed(struct figure *f, int err)
 {
 	/* -EPROTO: an unexpected event, already described where it was seen. */
@@ -447,6 +502,8 @@ static int measure_all(struct bench *b, struct figure *f, unsigned iterations)
 {
 	int any = 0;
 	for (int i = 0; i < F_COUNT; i++) {
+		if (f[i].skipped)
+			continue;
 		if (!(f[i].ns = calloc(iterations, sizeof *f[i].ns)))
 			return -ENOMEM;
 		int r = calibrate(b, &f[i]);
@@ -460,7 +517,7 @@ static int measure_all(struct bench *b, struct figure *f, unsigned iterations)
 		unsigned lo = (unsigned)((uint64_t)iterations * round / ROUNDS);
 		unsigned hi = (unsigned)((uint64_t)iterations * (round + 1) / ROUNDS);
 		for (int i = 0; i < F_COUNT && hi > lo; i++) {
-			if (f[i].failed)
+			if (!usable(&f[i]))
 				continue;
 			int r = f[i].measure(b, WARMUP, f[i].batch, f[i].ns + lo, hi - lo);
 			if (r < 0) {
@@ -471,7 +528,7 @@ static int measure_all(struct bench *b, struct figure *f, unsigned iterations)
 		}
 	}
 	for (int i = 0; i < F_COUNT; i++)
-		if (!f[i].failed)
+		if (usable(&f[i]))
 			summarize(&f[i]);
 	return any;
 }
@@ -483,7 +540,8 @@ int cmd_bench(int argc, char **argv)
 	struct bench_programs_opts programs;
 	if (bench_programs_options(&argc, argv, &programs))
 		return 2;
-	int r = parse(argc, argv, &json, &iterations);
+	const char *only = NULL;
+	int r = parse(argc, argv, &json, &iterations, &only);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
 	if (programs.only)
@@ -516,6 +574,8 @@ int cmd_bench(int argc, char **argv)
 		[F_UNMAP512] = { .name = "unmap_512", .measure = unmap512, .in_library = true, .what = "the same, 512 pages" },
 		[F_PROTO] = { .name = "proto_switch", .measure = proto_switch, .in_library = false,
 		              .what = "rfc_switch: client -> server -> guest SYSCALL -> server -> client" },
+		[F_PROTO_SLEEP] = { .name = "proto_switch_sleep", .measure = proto_switch_sleep, .in_library = false,
+		                    .what = "the same, the server's thread sleeping once it has answered (no spin)" },
 		[F_CAPI] = { .name = "capi_switch", .measure = capi_switch, .in_library = false,
 		             .what = "the same guest through rf_switch" },
 		[F_PINGPONG] = { .name = "socket_pingpong", .measure = socket_pingpong, .in_library = false,
@@ -523,6 +583,10 @@ int cmd_bench(int argc, char **argv)
 		[F_PTRACE] = { .name = "ptrace_sysemu", .measure = floor_ptrace, .in_library = false, .what = "PTRACE_SYSEMU + GETREGS + SETREGS" },
 		[F_NATIVE] = { .name = "native_syscall", .measure = floor_native, .in_library = false, .what = "raw syscall(SYS_getppid) on the host" },
 	};
+	if (only && select_figures(f, only) < 0) {
+		bench_teardown(&b);
+		return 2;
+	}
 	b.clock_ns = clock_cost();
 	for (int k = 0; k < 4; k++) {
 		struct kick_split *s = &b.split[k];
@@ -546,5 +610,5 @@ int cmd_bench(int argc, char **argv)
 		free(b.split[k].to_report);
 	}
 	bench_teardown(&b);
-	return bench_programs(&programs, json) | (r != 0);
+	return (only ? 0 : bench_programs(&programs, json)) | (r != 0);
 }

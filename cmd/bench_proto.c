@@ -255,6 +255,15 @@ int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, 
 	return sample(bp, proto_trip, warmup, batch, ns, n);
 }
 
+
+int bench_proto_switch_sleep(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	uint64_t spin = atomic_exchange(&bp->srv.spin_ns, 0);
+	int r = sample(bp, proto_trip, warmup, batch, ns, n);
+	atomic_store(&bp->srv.spin_ns, spin);
+	return r;
+}
+
 int bench_proto_capi(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
 {
 	return sample(bp, capi_trip, warmup, batch, ns, n);

@@ -107,6 +107,8 @@ int bench_proto_open(struct rf_platform *p, struct bench_proto **bp);
 void bench_proto_close(struct bench_proto *bp);
 void bench_proto_sizes(const struct bench_proto *bp, unsigned *request, unsigned *response);
 int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+/* The same with the server's connection thread sleeping as soon as it has answered (no spin). */
+int bench_proto_switch_sleep(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 int bench_proto_capi(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 int bench_proto_pingpong(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 /* end bench_proto.c */

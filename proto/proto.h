@@ -36,6 +36,8 @@
 /* Connections one server serves at once (a thread each; server.max_connections, at most this); one
  * more is told so and closed. */
 #define PROTO_MAX_CONNECTIONS 256
+/* How long a connection's thread waits awake for the next request before it sleeps (server.c). */
+#define PROTO_SPIN_NS (50u * 1000u)
 
 typedef Ringfence__V1__Request Request;
 typedef Ringfence__V1__Response Response;
@@ -76,6 +78,7 @@ struct server {
 	int wake;                           /* eventfd: connections came or went, or shutdown */
 	struct conn *conns;                 /* every live connection (under lock) */
 	bool kick_before_switch;            /* fuzzing: every switch returns at once */
+	atomic_ullong spin_ns;              /* see PROTO_SPIN_NS; 0 on one CPU, or to sleep at once */
 	unsigned max_connections;           /* served at once (server_init: PROTO_MAX_CONNECTIONS) */
 	uint64_t memory_limit;              /* bytes all live memories may total (server_init: PROTO_MAX_MEMORY) */
 	uint64_t memory_used;               /* under lock: bytes of the live memories */

@@ -61,13 +61,11 @@ static int read_file(const char *path, unsigned char **out, size_t *size)
 	return 0;
 }
 
-/* Each segment gets its own pages, copied from the file: the file's bytes outside a segment, and any
- * later change to the file, stay away from the guest. */
-static int place_segments(struct rt_thread *t, const char *path, const unsigned char *file,
-                          const struct elf_info *elf)
+/* What can be said of the segments without any memory: each below the stack area, and each no
+ * larger than the whole guest memory. So a program that could never load is a load error (127) on
+ * any host, even one without KVM. */
+static int check_fits(const char *path, const struct elf_info *elf, uint64_t memory)
 {
-	struct rt_mem *m = &t->proc->mem;
-	uint64_t end = 0;
 	for (unsigned i = 0; i < elf->nseg; i++) {
 		const struct elf_segment *s = &elf->seg[i];
 		uint64_t va = page_down(s->vaddr), top = page_up(s->vaddr + s->memsz);
@@ -75,6 +73,27 @@ static int place_segments(struct rt_thread *t, const char *path, const unsigned 
 			return rt_fail(RT_EXIT_NOLOAD, "%s: segment at 0x%llx..0x%llx reaches the stack area "
 			               "(0x%llx and up)", path, (unsigned long long)s->vaddr,
 			               (unsigned long long)(s->vaddr + s->memsz), (unsigned long long)RT_MMAP_TOP);
+		if (top - va > memory)
+			return rt_fail(RT_EXIT_NOLOAD, "%s: segment at 0x%llx needs %llu MiB, more than the guest "
+			               "memory (--memory, %llu MiB)", path, (unsigned long long)s->vaddr,
+			               (unsigned long long)((top - va) >> 20), (unsigned long long)(memory >> 20));
+	}
+	return 0;
+}
+
+/* Each segment gets its own pages, copied from the file: the file's bytes outside a segment, and any
+ * later change to the file, stay away from the guest. */
+static int place_segments(struct rt_thread *t, const char *path, const unsigned char *file,
+                          const struct elf_info *elf)
+{
+	struct rt_mem *m = &t->proc->mem;
+	uint64_t end = 0;
+	int st = check_fits(path, elf, m->npages * RT_PAGE);
+	if (st)
+		return st;
+	for (unsigned i = 0; i < elf->nseg; i++) {
+		const struct elf_segment *s = &elf->seg[i];
+		uint64_t va = page_down(s->vaddr), top = page_up(s->vaddr + s->memsz);
 		int e = mem_add(m, va, top - va, s->prot, REGION_IMAGE, 0, true);
 		if (e == -ENOMEM)
 			return rt_fail(RT_EXIT_NOLOAD, "%s: segment at 0x%llx needs %llu MiB, more than the guest "
@@ -183,7 +202,7 @@ int loader_load(struct rt_thread *t, const char *path, char *const argv[], char 
 }
 
 /* Only the ELF checks, before KVM is opened: a bad program is a load error on any host. */
-int loader_check(const char *path)
+int loader_check(const char *path, uint64_t memory)
 {
 	unsigned char *file;
 	size_t size = 0;
@@ -192,7 +211,8 @@ int loader_check(const char *path)
 		return st;
 	struct elf_info elf;
 	char why[256];
-	st = elf_parse(file, size, &elf, why, sizeof why) < 0 ? rt_fail(RT_EXIT_NOLOAD, "%s: %s", path, why) : 0;
+	st = elf_parse(file, size, &elf, why, sizeof why) < 0 ? rt_fail(RT_EXIT_NOLOAD, "%s: %s", path, why)
+	                                                      : check_fits(path, &elf, memory);
 	free(file);
 	return st;
 }

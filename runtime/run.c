@@ -77,7 +77,7 @@ int rt_run(const struct rt_config *cfg)
 {
 	const char *prog = cfg->argv[0];
 	/* A bad program is a load error on any host, decided before KVM is opened. */
-	int st = loader_check(prog);
+	int st = loader_check(prog, cfg->memory ? cfg->memory : RT_MEMORY_DEFAULT);
 	if (st)
 		return st;
 	static struct rt_proc proc;   /* large (tables): not on the stack */

@@ -364,8 +364,9 @@ uint64_t waker_take(struct rt_proc *proc);   /* signals raised by the waker sinc
 /* ---- loader.c ---- */
 /* Maps the program and its stack and sets the entry registers: 0, or an exit status after a message. */
 int loader_load(struct rt_thread *t, const char *path, char *const argv[], char *const envp[]);
-/* The same file checks without KVM: 0 or RT_EXIT_NOLOAD after a message. */
-int loader_check(const char *path);
+/* The same file checks without KVM, for a guest memory of `memory` bytes: 0 or RT_EXIT_NOLOAD after
+ * a message. */
+int loader_check(const char *path, uint64_t memory);
 
 uint64_t rt_now_ns(void);
 
