@@ -11,6 +11,26 @@
 
 #include "vcpu.h"
 
+#define XSAVE_MXCSR     24    /* legacy area offsets (standard format) */
+#define XSAVE_XMM       160
+#define XSAVE_XSTATE_BV 512
+#define XFEATURE_SSE    2ull
+#define XFEATURE_YMM    4ull
+#define MXCSR_INIT      0x1f80u
+#define MXCSR_RESERVED  0xffff0000u   /* reserved on every x86 CPU */
+
+/* On hardware a guest cannot give MXCSR a reserved bit (ldmxcsr, fxrstor and xrstor raise #GP), but
+ * QEMU's TCG CPU loads one from an fxrstor/xrstor image (seen in the test VM: guest_fuzz). KVM then
+ * hands the bits out in KVM_GET_XSAVE and refuses them in KVM_SET_XSAVE (EINVAL), so the context
+ * could never run again. They are dropped where the image is saved. */
+static void fpu_drop_reserved(unsigned char *img)
+{
+	uint32_t mxcsr;
+	memcpy(&mxcsr, img + XSAVE_MXCSR, 4);
+	mxcsr &= ~MXCSR_RESERVED;
+	memcpy(img + XSAVE_MXCSR, &mxcsr, 4);
+}
+
 /* Saves v's owner into its image and drops the ownership. Caller holds v->fpu_lock. */
 static int save_owner(struct vcpu *v)
 {
@@ -20,6 +40,8 @@ static int save_owner(struct vcpu *v)
 	int r = 0;
 	if (KVM_IOCTL(v->fd, KVM_GET_XSAVE, (struct kvm_xsave *)o->fpu) < 0)
 		r = rf_error(-errno, "KVM_GET_XSAVE: %s", strerror(errno));
+	else
+		fpu_drop_reserved(o->fpu);
 	atomic_store(&o->fpu_live, NULL);
 	v->fpu_owner = NULL;
 	return r;
@@ -41,13 +63,6 @@ static int fetch(rf_context *c)
 			return r;
 	}
 }
-
-#define XSAVE_MXCSR     24    /* legacy area offsets (standard format) */
-#define XSAVE_XMM       160
-#define XSAVE_XSTATE_BV 512
-#define XFEATURE_SSE    2ull
-#define XFEATURE_YMM    4ull
-#define MXCSR_INIT      0x1f80u
 
 /* MXCSR is loaded whenever SSE or AVX is enabled, but KVM_SET_XSAVE copies it into the vCPU only
  * when the image's XSTATE_BV marks SSE or AVX state: otherwise the vCPU keeps the MXCSR of the
@@ -75,8 +90,17 @@ int vcpu_fpu_load(struct vcpu *v, rf_context *c)
 	pthread_mutex_lock(&v->fpu_lock);
 	r = save_owner(v);
 	fpu_sse_explicit(c->fpu);
-	if (r == 0 && KVM_IOCTL(v->fd, KVM_SET_XSAVE, (struct kvm_xsave *)c->fpu) < 0)
-		r = rf_error(-errno, "KVM_SET_XSAVE: %s", strerror(errno));
+	if (r == 0 && KVM_IOCTL(v->fd, KVM_SET_XSAVE, (struct kvm_xsave *)c->fpu) < 0) {
+		/* What KVM checks in an image, so a refusal on a host we cannot reach says which. */
+		uint64_t bv, comp;
+		uint32_t mxcsr;
+		memcpy(&bv, (unsigned char *)c->fpu + XSAVE_XSTATE_BV, 8);
+		memcpy(&comp, (unsigned char *)c->fpu + XSAVE_XSTATE_BV + 8, 8);
+		memcpy(&mxcsr, (unsigned char *)c->fpu + XSAVE_MXCSR, 4);
+		r = rf_error(-errno, "KVM_SET_XSAVE: %s (XSTATE_BV 0x%llx, XCOMP_BV 0x%llx, MXCSR 0x%x, XCR0 0x%llx)",
+		             strerror(errno), (unsigned long long)bv, (unsigned long long)comp, mxcsr,
+		             (unsigned long long)v->p->xcr0);
+	}
 	if (r == 0) {
 		v->fpu_owner = c;
 		atomic_store(&c->fpu_live, v);

@@ -50,6 +50,16 @@ guest fpu
 	ud2
 endguest fpu
 
+/* xrstor64 of the image at (rbx), every component; then syscall. The image's MXCSR has reserved
+ * bits: hardware raises #GP, QEMU's TCG CPU loads it. */
+guest xrstor_mxcsr
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rbx)
+	syscall
+	ud2
+endguest xrstor_mxcsr
+
 /* Counts in rbx and exits by syscall forever: threads and stress. */
 guest count_loop
 1:	incq %rbx

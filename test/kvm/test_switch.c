@@ -8,6 +8,7 @@
 GUEST(regs_roundtrip);
 GUEST(fsgs);
 GUEST(fpu);
+GUEST(xrstor_mxcsr);
 
 #define XSAVE_XSTATE_BV 512
 #define XSAVE_XMM(i)    (160 + 16 * (i))
@@ -140,6 +141,38 @@ static void test_fpu(struct kt *t)
 	ok_eq(rf_context_regs(t->c)->rbx, 0x1122334455667788ull, "guest sees ymm3 upper half set by the host");
 }
 
+/* A guest that loads reserved MXCSR bits (possible only on an emulated CPU: QEMU's TCG) must not make
+ * its context unrunnable: KVM_SET_XSAVE refuses such an image, so the platform drops the bits when
+ * it saves it. On hardware the xrstor raises #GP and the rest holds as well. */
+static void test_mxcsr_reserved_bits_keep_context_runnable(struct kt *t)
+{
+	KT_LOAD(t, xrstor_mxcsr);
+	unsigned char *img = t->host + (2ull << 20);   /* KT_DATA_VA, 64-byte aligned */
+	memset(img, 0, 4096);
+	uint32_t mxcsr = 0xdead1f80u;
+	uint64_t bv = 2;                                /* SSE state present */
+	memcpy(img + 24, &mxcsr, 4);
+	memcpy(img + XSAVE_XSTATE_BV, &bv, 8);
+	rf_context_regs(t->c)->rbx = KT_DATA_VA;
+	struct rf_event ev;
+	if (!kt_switch(t, &ev))
+		return;
+	bool loaded = ev.type == RF_EVENT_SYSCALL;
+	ok(loaded || (ev.type == RF_EVENT_EXCEPTION && ev.vector == 13),
+	   "xrstor of an image with reserved MXCSR bits: #GP (hardware) or loaded (TCG) (type %d vector %u)", ev.type,
+	   ev.vector);
+	const unsigned char *fpu = rf_context_fpu(t->c);   /* the vCPU's state saved into the image */
+	uint32_t saved = 0;
+	if (fpu)
+		memcpy(&saved, fpu + 24, 4);
+	ok(fpu && !(saved & 0xffff0000u), "the saved image's MXCSR holds no reserved bit (0x%x, %s)", saved,
+	   loaded ? "the CPU took them" : "the CPU refused them");
+	rf_context_regs(t->c)->rip = KT_CODE_VA + 0x10;   /* the ud2 */
+	int r = rf_switch(t->c, t->as, &ev);
+	ok(r == 0 && ev.type == RF_EVENT_EXCEPTION && ev.vector == 6,
+	   "the context runs again from that image (rc %d: %s)", r, r ? rf_last_error() : "ok");
+}
+
 /* One vCPU, two contexts interleaved: each must get its own xmm0/ymm2 back. */
 static void test_fpu_isolation(void)
 {
@@ -186,6 +219,7 @@ int main(void)
 	test_regs(&t);
 	test_fsgs(&t);
 	test_fpu(&t);
+	test_mxcsr_reserved_bits_keep_context_runnable(&t);
 	kt_fini(&t);
 	test_fpu_isolation();
 	return tap_done();
