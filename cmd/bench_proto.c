@@ -32,11 +32,16 @@ struct bench_proto {
 	/* the C API's guest, the same code */
 	rf_memory *mem_c;
 	rf_as *as_c;
-	rf_context *ctx_c;
-	/* the ping-pong: an echo thread answering each frame with one of the response's size */
-	int echo[2];
-	bool echo_up;
-	pthread_t echo_thread;
+	rf_context *ctx_c, *ctx_relay;
+	/* the ping-pong: an echo thread answering each frame with one of the response's size; and the
+	 * relay, the same but for an rf_switch of its own context before it answers (no protobuf) */
+	struct echo {
+		struct bench_proto *bp;
+		int fd[2];
+		bool up;
+		pthread_t thread;
+		rf_context *ctx;              /* the relay's; NULL for the echo */
+	} echo, relay;
 	uint32_t req_len, resp_len;
 	uint8_t *req_buf, *resp_buf;
 };
@@ -56,16 +61,44 @@ static void *serve_main(void *arg)
 
 static void *echo_main(void *arg)
 {
-	struct bench_proto *bp = arg;
+	struct echo *e = arg;
+	struct bench_proto *bp = e->bp;
 	for (;;) {
 		uint8_t *in;
 		uint32_t len;
-		if (frame_read(bp->echo[1], PROTO_MAX_MESSAGE, &in, &len, NULL))
+		struct rf_event ev;
+		if (frame_read(e->fd[1], PROTO_MAX_MESSAGE, &in, &len, NULL))
 			return NULL;
 		free(in);
-		if (frame_write(bp->echo[1], bp->resp_buf, bp->resp_len, -1) < 0)
+		if (e->ctx && rf_switch(e->ctx, bp->as_c, &ev) < 0)
+			return NULL;   /* the sampler sees the hang-up */
+		if (frame_write(e->fd[1], bp->resp_buf, bp->resp_len, -1) < 0)
 			return NULL;
 	}
+}
+
+static int echo_start(struct bench_proto *bp, struct echo *e, rf_context *ctx)
+{
+	e->bp = bp;
+	e->ctx = ctx;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, e->fd) < 0)
+		return say(-errno, "socketpair", NULL);
+	int r = -pthread_create(&e->thread, NULL, echo_main, e);
+	if (r < 0)
+		return say(r, ctx ? "relay thread" : "echo thread", NULL);
+	e->up = true;
+	return 0;
+}
+
+static void echo_stop(struct echo *e)
+{
+	if (e->fd[0] >= 0)
+		shutdown(e->fd[0], SHUT_RDWR);
+	if (e->up)
+		pthread_join(e->thread, NULL);
+	for (int i = 0; i < 2; i++)
+		if (e->fd[i] >= 0)
+			close(e->fd[i]);
 }
 
 /* The server's guest, made through the client. */
@@ -133,7 +166,7 @@ int bench_proto_open(struct rf_platform *p, struct bench_proto **out)
 	if (!bp)
 		return -ENOMEM;
 	bp->p = p;
-	bp->cl.fd = bp->echo[0] = bp->echo[1] = -1;
+	bp->cl.fd = bp->echo.fd[0] = bp->echo.fd[1] = bp->relay.fd[0] = bp->relay.fd[1] = -1;
 	if ((r = server_init(&bp->srv, p)) < 0)
 		return say(r, "server_init", NULL);
 	bp->srv_init = true;
@@ -149,11 +182,11 @@ int bench_proto_open(struct rf_platform *p, struct bench_proto **out)
 	rfc_attach(&bp->cl, sv[0]);
 	if ((r = remote_guest(bp)) < 0 || (r = local_guest(bp)) < 0 || (r = measure_sizes(bp)) < 0)
 		return r;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bp->echo) < 0)
-		return say(-errno, "socketpair", NULL);
-	if ((r = -pthread_create(&bp->echo_thread, NULL, echo_main, bp)) < 0)
-		return say(r, "echo thread", NULL);
-	bp->echo_up = true;
+	if ((r = rf_context_create(p, &bp->ctx_relay)) < 0)
+		return say(r, "the relay's context", rf_last_error());
+	*rf_context_regs(bp->ctx_relay) = *rf_context_regs(bp->ctx_c);
+	if ((r = echo_start(bp, &bp->echo, NULL)) < 0 || (r = echo_start(bp, &bp->relay, bp->ctx_relay)) < 0)
+		return r;
 	return 0;
 }
 
@@ -165,13 +198,10 @@ void bench_proto_close(struct bench_proto *bp)
 	rfc_close(&bp->cl);
 	if (bp->srv_up)
 		pthread_join(bp->srv_thread, NULL);
-	if (bp->echo[0] >= 0)
-		shutdown(bp->echo[0], SHUT_RDWR);
-	if (bp->echo_up)
-		pthread_join(bp->echo_thread, NULL);
-	for (int i = 0; i < 2; i++)
-		if (bp->echo[i] >= 0)
-			close(bp->echo[i]);
+	echo_stop(&bp->echo);
+	echo_stop(&bp->relay);
+	if (bp->ctx_relay)
+		rf_context_destroy(bp->ctx_relay);
 	if (bp->srv_init)
 		server_destroy(&bp->srv);
 	if (bp->ctx_c)
@@ -237,17 +267,28 @@ static int capi_trip(struct bench_proto *bp)
 	return expect_syscall(&ev);
 }
 
-static int pingpong_trip(struct bench_proto *bp)
+/* One request-sized frame to e's thread, one response-sized frame back. */
+static int frame_trip(struct bench_proto *bp, struct echo *e)
 {
 	uint8_t *in;
 	uint32_t len;
-	int r = frame_write(bp->echo[0], bp->req_buf, bp->req_len, -1);
+	int r = frame_write(e->fd[0], bp->req_buf, bp->req_len, -1);
 	if (r == 0)
-		r = frame_read(bp->echo[0], PROTO_MAX_MESSAGE, &in, &len, NULL);
+		r = frame_read(e->fd[0], PROTO_MAX_MESSAGE, &in, &len, NULL);
 	if (r)
-		return say(r > 0 ? -ECONNRESET : r, "ping-pong", NULL);
+		return say(r > 0 ? -ECONNRESET : r, e->ctx ? "relay" : "ping-pong", NULL);
 	free(in);
 	return 0;
+}
+
+static int pingpong_trip(struct bench_proto *bp)
+{
+	return frame_trip(bp, &bp->echo);
+}
+
+static int relay_trip(struct bench_proto *bp)
+{
+	return frame_trip(bp, &bp->relay);
 }
 
 int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
@@ -255,13 +296,17 @@ int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, 
 	return sample(bp, proto_trip, warmup, batch, ns, n);
 }
 
-
 int bench_proto_switch_sleep(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
 {
 	uint64_t spin = atomic_exchange(&bp->srv.spin_ns, 0);
 	int r = sample(bp, proto_trip, warmup, batch, ns, n);
 	atomic_store(&bp->srv.spin_ns, spin);
 	return r;
+}
+
+int bench_proto_relay(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+{
+	return sample(bp, relay_trip, warmup, batch, ns, n);
 }
 
 int bench_proto_capi(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)

@@ -109,6 +109,9 @@ void bench_proto_sizes(const struct bench_proto *bp, unsigned *request, unsigned
 int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 /* The same with the server's connection thread sleeping as soon as it has answered (no spin). */
 int bench_proto_switch_sleep(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+/* The ping-pong's frames with an rf_switch by the answering thread in between: what a remote switch
+ * costs without protobuf or the server. */
+int bench_proto_relay(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 int bench_proto_capi(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 int bench_proto_pingpong(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 /* end bench_proto.c */

@@ -75,8 +75,8 @@ static int check_fits(const char *path, const struct elf_info *elf, uint64_t mem
 			               (unsigned long long)(s->vaddr + s->memsz), (unsigned long long)RT_MMAP_TOP);
 		if (top - va > memory)
 			return rt_fail(RT_EXIT_NOLOAD, "%s: segment at 0x%llx needs %llu MiB, more than the guest "
-			               "memory (--memory, %llu MiB)", path, (unsigned long long)s->vaddr,
-			               (unsigned long long)((top - va) >> 20), (unsigned long long)(memory >> 20));
+			               "memory has left (--memory)", path, (unsigned long long)s->vaddr,
+			               (unsigned long long)((top - va) >> 20));
 	}
 	return 0;
 }

@@ -7,6 +7,7 @@
 #
 #   test_e2e.py RINGFENCE PATH/TO/ringfence_pb2.py
 import array
+import ctypes
 import mmap
 import os
 import shutil
@@ -112,6 +113,12 @@ def connect(path, server, tries=3000):
     return Conn(path)
 
 
+def die_with_parent():
+    """In the server, before exec: a test that dies takes its server with it (a server left holding
+    the test's stdout would keep meson waiting until its timeout)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9)   # PR_SET_PDEATHSIG, SIGKILL
+
+
 def main():
     if len(sys.argv) != 3:
         print("Bail out! usage: test_e2e.py RINGFENCE ringfence_pb2.py")
@@ -123,7 +130,7 @@ def main():
     # /dev/shm first: in the test VM /tmp is 9p, where no socket can be bound.
     tmp = tempfile.mkdtemp(prefix="rf-proto-py-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     path = os.path.join(tmp, "sock")
-    server = subprocess.Popen([sys.argv[1], "serve", "--socket", path])
+    server = subprocess.Popen([sys.argv[1], "serve", "--socket", path], preexec_fn=die_with_parent)
     try:
         run(path, server)
     finally:
