@@ -591,7 +591,7 @@ int cmd_bench(int argc, char **argv)
 		[F_PROTO] = { .name = "proto_switch", .measure = proto_switch, .in_library = false,
 		              .what = "rfc_switch: client -> server -> guest SYSCALL -> server -> client" },
 		[F_PROTO_SLEEP] = { .name = "proto_switch_sleep", .measure = proto_switch_sleep, .in_library = false,
-		                    .what = "the same, the server's thread sleeping once it has answered (no spin)" },
+		                    .what = "the same, neither side waiting awake for the other (no spin)" },
 		[F_RELAY] = { .name = "relay_switch", .measure = relay_switch, .in_library = false,
 		              .what = "socket_pingpong's frames with an rf_switch by the answering thread between" },
 		[F_CAPI] = { .name = "capi_switch", .measure = capi_switch, .in_library = false,

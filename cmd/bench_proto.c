@@ -298,9 +298,10 @@ int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, 
 
 int bench_proto_switch_sleep(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
 {
-	uint64_t spin = atomic_exchange(&bp->srv.spin_ns, 0);
+	uint64_t srv = atomic_exchange(&bp->srv.spin_cap_ns, 0), cl = atomic_exchange(&bp->cl.spin_cap_ns, 0);
 	int r = sample(bp, proto_trip, warmup, batch, ns, n);
-	atomic_store(&bp->srv.spin_ns, spin);
+	atomic_store(&bp->srv.spin_cap_ns, srv);
+	atomic_store(&bp->cl.spin_cap_ns, cl);
 	return r;
 }
 

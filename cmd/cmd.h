@@ -107,7 +107,7 @@ int bench_proto_open(struct rf_platform *p, struct bench_proto **bp);
 void bench_proto_close(struct bench_proto *bp);
 void bench_proto_sizes(const struct bench_proto *bp, unsigned *request, unsigned *response);
 int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
-/* The same with the server's connection thread sleeping as soon as it has answered (no spin). */
+/* The same with neither side waiting awake for the other (struct spin's cap 0 on both). */
 int bench_proto_switch_sleep(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
 /* The ping-pong's frames with an rf_switch by the answering thread in between: what a remote switch
  * costs without protobuf or the server. */

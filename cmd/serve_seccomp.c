@@ -22,7 +22,7 @@ static const int allowed[] = {
 	SCMP_SYS(writev),           /* a reply on a pipe pair, prefix and body at once */
 	SCMP_SYS(getsockopt),       /* is a new connection a socket (descriptors can be passed) */
 	SCMP_SYS(getsockname),      /* ... and a Unix one */
-	SCMP_SYS(poll),             /* the watcher: the listening socket, hang-ups during a switch */
+	SCMP_SYS(poll),             /* the watcher (the listening socket, hang-ups); waiting awake for a request */
 	SCMP_SYS(close),            /* a connection's end */
 	SCMP_SYS(unlink),           /* removing the socket file at shutdown */
 	SCMP_SYS(dup),              /* sanitizer builds: with --fd 0:1 the connection's end closes fds 0

@@ -20,6 +20,7 @@ void rfc_attach(struct rfc *c, int fd)
 	c->fd = fd;
 	c->next_id = 1;
 	c->max = PROTO_MAX_MESSAGE;
+	c->spin_cap_ns = spin_default();
 }
 
 int rfc_connect(struct rfc *c, const char *path)
@@ -71,7 +72,12 @@ int rfc_call(struct rfc *c, Request *req, Response **resp, int *fd_out)
 	uint8_t *in;
 	uint32_t len;
 	int fd = -1;
+	/* A switch into a guest that soon makes a syscall answers within microseconds: wait awake
+	 * for the answer a while (see struct spin). */
+	spin_sent(&c->spin);
+	spin_wait(&c->spin, c->fd, atomic_load_explicit(&c->spin_cap_ns, memory_order_relaxed));
 	e = frame_read(c->fd, PROTO_MAX_MESSAGE, &in, &len, fd_out ? &fd : NULL);
+	spin_arrived(&c->spin);
 	if (e)
 		return e == 1 ? -ECONNRESET : e;
 	*resp = ringfence__v1__response__unpack(NULL, len, in);

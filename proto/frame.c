@@ -3,6 +3,8 @@
  * socket. The length is checked against the maximum before any allocation. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -79,6 +81,41 @@ int frame_read(int fd, uint32_t max, uint8_t **buf, uint32_t *len, int *fd_out)
 	*buf = b;
 	*len = n;
 	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+uint64_t spin_default(void)
+{
+	return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? PROTO_SPIN_CAP_NS : 0;
+}
+
+void spin_sent(struct spin *s)
+{
+	s->sent_ns = now_ns();
+}
+
+void spin_wait(struct spin *s, int fd, uint64_t cap)
+{
+	if (!cap || !s->sent_ns || s->last_ns >= cap)
+		return;
+	uint64_t end = s->sent_ns + 2 * s->last_ns;
+	if (end > s->sent_ns + cap)
+		end = s->sent_ns + cap;
+	struct pollfd p = { fd, POLLIN, 0 };
+	while (poll(&p, 1, 0) == 0 && now_ns() < end)
+		;
+}
+
+void spin_arrived(struct spin *s)
+{
+	if (s->sent_ns)
+		s->last_ns = now_ns() - s->sent_ns;
 }
 
 int frame_write(int fd, const uint8_t *buf, uint32_t len, int pass_fd)

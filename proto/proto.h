@@ -36,8 +36,6 @@
 /* Connections one server serves at once (a thread each; server.max_connections, at most this); one
  * more is told so and closed. */
 #define PROTO_MAX_CONNECTIONS 256
-/* How long a connection's thread waits awake for the next request before it sleeps (server.c). */
-#define PROTO_SPIN_NS (50u * 1000u)
 
 typedef Ringfence__V1__Request Request;
 typedef Ringfence__V1__Response Response;
@@ -49,6 +47,22 @@ typedef Ringfence__V1__Response Response;
 int frame_read(int fd, uint32_t max, uint8_t **buf, uint32_t *len, int *fd_out);
 /* Writes one frame; pass_fd >= 0 goes along with it (Unix sockets only). 0 or -errno. */
 int frame_write(int fd, const uint8_t *buf, uint32_t len, int pass_fd);
+
+/* Waiting awake for the other side's next frame. Waking a thread asleep in read(2) costs about as
+ * much as the socket round trip itself, and a runtime's switch loop answers within microseconds, so
+ * each side may poll for a while first: for up to twice the last wait it saw (the other side's
+ * pace), if that was below the cap; never once a wait ran longer (the other side is busy, polling
+ * would only take its CPU), until a short one again. Only with a second CPU (spin_default). */
+struct spin {
+	uint64_t last_ns;                    /* the last wait, from our frame out to theirs in */
+	uint64_t sent_ns;                    /* when our last frame went out */
+};
+#define PROTO_SPIN_CAP_NS (200u * 1000u)
+uint64_t spin_default(void);             /* PROTO_SPIN_CAP_NS with 2 CPUs or more, else 0 */
+void spin_sent(struct spin *s);          /* our frame is out: the wait starts */
+/* Before reading fd: polls while the budget lasts (cap_ns 0: returns at once). */
+void spin_wait(struct spin *s, int fd, uint64_t cap_ns);
+void spin_arrived(struct spin *s);       /* their frame is in: learns the wait */
 
 /* ---- handles.c: the server's objects, numbered, each owned by one connection ---- */
 enum handle_kind { H_MEMORY = 1, H_AS, H_CONTEXT };
@@ -78,7 +92,7 @@ struct server {
 	int wake;                           /* eventfd: connections came or went, or shutdown */
 	struct conn *conns;                 /* every live connection (under lock) */
 	bool kick_before_switch;            /* fuzzing: every switch returns at once */
-	atomic_ullong spin_ns;              /* see PROTO_SPIN_NS; 0 on one CPU, or to sleep at once */
+	_Atomic uint64_t spin_cap_ns;       /* each connection's spin.cap_ns (server_init: spin_default) */
 	unsigned max_connections;           /* served at once (server_init: PROTO_MAX_CONNECTIONS) */
 	uint64_t memory_limit;              /* bytes all live memories may total (server_init: PROTO_MAX_MEMORY) */
 	uint64_t memory_used;               /* under lock: bytes of the live memories */
@@ -91,6 +105,7 @@ struct conn {
 	bool unix_socket;                   /* descriptors can be passed */
 	rf_context *switching;              /* under srv->lock: the context in rf_switch, or NULL */
 	atomic_bool hung_up;
+	struct spin spin;                   /* waiting for the next request */
 	struct conn *next;                  /* the server's list (under srv->lock) */
 };
 
@@ -114,6 +129,8 @@ struct rfc {
 	uint32_t max;                        /* the server's maximum message size */
 	char error[256];                     /* the last remote Error's message */
 	int code;                            /* and its ErrorCode */
+	struct spin spin;                    /* waiting for a response */
+	_Atomic uint64_t spin_cap_ns;        /* rfc_attach/rfc_connect: spin_default(); 0: always sleep */
 };
 int rfc_connect(struct rfc *c, const char *socket_path);
 void rfc_attach(struct rfc *c, int fd);   /* an already-connected socket */

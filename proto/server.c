@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,7 +20,7 @@ int server_init(struct server *s, rf_platform *p)
 	s->p = p;
 	s->memory_limit = PROTO_MAX_MEMORY;
 	s->max_connections = PROTO_MAX_CONNECTIONS;
-	s->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? PROTO_SPIN_NS : 0;
+	s->spin_cap_ns = spin_default();
 	rf_platform_info(p, &s->info);
 	pthread_mutex_init(&s->lock, NULL);
 	s->handles = handles_new();
@@ -58,35 +57,17 @@ static void say_last(int wfd, Ringfence__V1__ErrorCode code, int err, const char
 		frame_write(wfd, buf, (uint32_t)ringfence__v1__response__pack(&resp, buf), -1);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* After an answer, a runtime's next request (the next switch, once it has handled this event)
- * usually follows within microseconds: waiting for it awake for a bounded time saves the wake-up of
- * a sleeping thread, which costs about as much as the whole socket round trip. Only with another
- * CPU for the client to run on (server_init decides); bounded, so an idle connection sleeps. */
-static void spin_for_request(struct conn *c)
-{
-	uint64_t spin = atomic_load_explicit(&c->srv->spin_ns, memory_order_relaxed);
-	if (!spin)
-		return;
-	struct pollfd p = { c->rfd, POLLIN, 0 };
-	for (uint64_t end = now_ns() + spin; poll(&p, 1, 0) == 0 && now_ns() < end;)
-		;
-}
-
 /* Serves one connection's requests in order until it closes or breaks the framing. */
 static void serve_conn(struct conn *c)
 {
 	for (;;) {
 		uint8_t *in, *out;
 		uint32_t len;
-		spin_for_request(c);
+		/* A runtime's next request (its next switch, once it has handled this event) usually
+		 * follows within microseconds: wait awake for it a while (see struct spin). */
+		spin_wait(&c->spin, c->rfd, atomic_load_explicit(&c->srv->spin_cap_ns, memory_order_relaxed));
 		int r = frame_read(c->rfd, PROTO_MAX_MESSAGE, &in, &len, NULL);
+		spin_arrived(&c->spin);
 		if (r == -EMSGSIZE)
 			/* Said once, then the connection ends: after an unread body nothing lines up again. */
 			say_last(c->wfd, RINGFENCE__V1__ERROR_CODE__TOO_LARGE, -EMSGSIZE,
@@ -100,6 +81,7 @@ static void serve_conn(struct conn *c)
 			free(out);
 			return;
 		}
+		spin_sent(&c->spin);
 		free(out);
 	}
 }
