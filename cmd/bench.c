@@ -475,7 +475,7 @@ static int parse(int argc, char **argv, bool *json, unsigned *iterations, const 
 }
 
 /* --only: every figure not named is skipped, but for the floors of the named ones' rows; the
- * control plane's three figures go together (one ratio needs all three). */
+ * control plane's five figures go together (its ratios and their split need all five). */
 static int select_figures(struct figure *f, const char *only)
 {
 	char *list = strdup(only), *save = NULL;

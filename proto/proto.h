@@ -92,7 +92,7 @@ struct server {
 	int wake;                           /* eventfd: connections came or went, or shutdown */
 	struct conn *conns;                 /* every live connection (under lock) */
 	bool kick_before_switch;            /* fuzzing: every switch returns at once */
-	_Atomic uint64_t spin_cap_ns;       /* each connection's spin.cap_ns (server_init: spin_default) */
+	_Atomic uint64_t spin_cap_ns;       /* the cap of each connection's spin_wait (server_init: spin_default) */
 	unsigned max_connections;           /* served at once (server_init: PROTO_MAX_CONNECTIONS) */
 	uint64_t memory_limit;              /* bytes all live memories may total (server_init: PROTO_MAX_MEMORY) */
 	uint64_t memory_used;               /* under lock: bytes of the live memories */

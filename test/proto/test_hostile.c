@@ -397,6 +397,18 @@ static bool conns_are(void *arg)
 	return yes;
 }
 
+/* Sends o's switch request and returns without reading the answer (the guest is left running). */
+static void send_switch(struct objs *o)
+{
+	Request q = RINGFENCE__V1__REQUEST__INIT;
+	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
+	s.context = o->ctx, s.space = o->as;
+	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
+	q.switch_to = &s;
+	uint8_t buf[64];
+	frame_write(o->c.fd, buf, (uint32_t)ringfence__v1__request__pack(&q, buf), -1);
+}
+
 static void test_hangup_mid_switch(void)
 {
 	struct rfc watcher;
@@ -410,15 +422,7 @@ static void test_hangup_mid_switch(void)
 	for (int round = 0; round < 6; round++) {
 		struct objs o;
 		objs_make(&o, GUEST_VA + G_SPIN);
-		Request q = RINGFENCE__V1__REQUEST__INIT;
-		Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
-		s.context = o.ctx, s.space = o.as;
-		q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
-		q.switch_to = &s;
-		size_t n = ringfence__v1__request__get_packed_size(&q);
-		uint8_t buf[64];
-		ringfence__v1__request__pack(&q, buf);
-		frame_write(o.c.fd, buf, (uint32_t)n, -1);
+		send_switch(&o);
 		bool running = guest_wait_spinning(o.host);
 		objs_drop(&o);   /* hangs up while the guest spins */
 		want_conns = 1;
@@ -444,13 +448,7 @@ static void test_half_close_mid_switch(void)
 {
 	struct objs o;
 	objs_make(&o, GUEST_VA + G_SPIN);
-	Request q = RINGFENCE__V1__REQUEST__INIT;
-	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
-	s.context = o.ctx, s.space = o.as;
-	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
-	q.switch_to = &s;
-	uint8_t buf[64];
-	frame_write(o.c.fd, buf, (uint32_t)ringfence__v1__request__pack(&q, buf), -1);
+	send_switch(&o);
 	ok(guest_wait_spinning(o.host), "half-close: the guest spins in the switch");
 	ok(shutdown(o.c.fd, SHUT_WR) == 0, "half-close: the client shuts down its writing side");
 	/* A whole round trip on another connection later, the switch must still be running. */
