@@ -3,6 +3,7 @@
  * frame.c, and convenience calls that turn replies back into ringfence.h's structs. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "proto.h"
 
 typedef Ringfence__V1__Regs Regs;
+
+static int call(struct rfc *c, Request *req, Response **resp, int *fd_out);
 
 void rfc_attach(struct rfc *c, int fd)
 {
@@ -43,15 +46,91 @@ int rfc_connect(struct rfc *c, const char *path)
 
 void rfc_close(struct rfc *c)
 {
+	channel_unmap(c->chan);
+	c->chan = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+}
+
+int rfc_channel_open(struct rfc *c)
+{
+	if (c->chan)
+		return -EBUSY;
+	Request q = RINGFENCE__V1__REQUEST__INIT;
+	Ringfence__V1__Empty em = RINGFENCE__V1__EMPTY__INIT;
+	q.op_case = RINGFENCE__V1__REQUEST__OP_CHANNEL_OPEN;
+	q.channel_open = &em;
+	Response *r;
+	int fd = -1;
+	int e = call(c, &q, &r, &fd);
+	if (e < 0)
+		return e;
+	if (r->result_case != RINGFENCE__V1__RESPONSE__RESULT_CHANNEL || fd < 0)
+		e = -EBADMSG;
+	else
+		e = channel_map(fd, &c->chan);
+	if (fd >= 0)
+		close(fd);   /* the mapping keeps the memory */
+	rfc_free(r);
+	return e;
 }
 
 void rfc_free(Response *resp)
 {
 	if (resp)
 		ringfence__v1__response__free_unpacked(resp, NULL);
+}
+
+/* Whether req may go by the channel: no descriptor comes back with its reply, and the reply fits. */
+static bool by_channel(const struct rfc *c, const Request *req, size_t n)
+{
+	if (!c->chan || n > CHANNEL_MAX_MESSAGE)
+		return false;
+	switch (req->op_case) {
+	case RINGFENCE__V1__REQUEST__OP_MEMORY_CREATE:
+	case RINGFENCE__V1__REQUEST__OP_CHANNEL_OPEN:
+		return false;
+	case RINGFENCE__V1__REQUEST__OP_MEMORY_READ:
+		return req->memory_read->length <= CHANNEL_MAX_MESSAGE - PROTO_HEADROOM;
+	default:
+		return true;
+	}
+}
+
+/* The server's end of the socket, seen while asleep on the channel (it closes the channel too, but
+ * a server killed outright says nothing there). */
+static bool server_gone(void *arg)
+{
+	struct pollfd p = { *(int *)arg, POLLRDHUP, 0 };
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL));
+}
+
+/* One round trip on the channel: the request's bytes in buf (n of them), the reply's out. */
+static int channel_call(struct rfc *c, const uint8_t *buf, size_t n, uint8_t **in, uint32_t *len)
+{
+	struct channel_page *pg = c->chan;
+	/* The server may still hold the turn after a call that ended early (a transport error). */
+	struct spin none = { 0 };
+	int e = channel_wait(pg, CHANNEL_CLIENT, &none, 0, server_gone, &c->fd);
+	if (e < 0)
+		return e;
+	memcpy(pg->data, buf, n);
+	pg->len = (uint32_t)n;
+	channel_give(pg, CHANNEL_SERVER, &c->spin);
+	e = channel_wait(pg, CHANNEL_CLIENT, &c->spin, atomic_load_explicit(&c->spin_cap_ns, memory_order_relaxed),
+	                 server_gone, &c->fd);
+	if (e < 0)
+		return e;
+	uint32_t m = *(volatile uint32_t *)&pg->len;
+	if (m > CHANNEL_MAX_MESSAGE)
+		return -EBADMSG;
+	*in = malloc(m ? m : 1);
+	if (!*in)
+		return -ENOMEM;
+	memcpy(*in, pg->data, m);
+	*len = m;
+	return 0;
 }
 
 int rfc_call(struct rfc *c, Request *req, Response **resp, int *fd_out)
@@ -65,21 +144,28 @@ int rfc_call(struct rfc *c, Request *req, Response **resp, int *fd_out)
 	if (!buf)
 		return -ENOMEM;
 	ringfence__v1__request__pack(req, buf);
-	int e = frame_write(c->fd, buf, (uint32_t)n, -1);
-	free(buf);
-	if (e < 0)
-		return e;
 	uint8_t *in;
 	uint32_t len;
-	int fd = -1;
-	/* A switch into a guest that soon makes a syscall answers within microseconds: wait awake
-	 * for the answer a while (see struct spin). */
-	spin_sent(&c->spin);
-	spin_wait(&c->spin, c->fd, atomic_load_explicit(&c->spin_cap_ns, memory_order_relaxed));
-	e = frame_read(c->fd, PROTO_MAX_MESSAGE, &in, &len, fd_out ? &fd : NULL);
-	spin_arrived(&c->spin);
-	if (e)
-		return e == 1 ? -ECONNRESET : e;
+	int fd = -1, e;
+	if (by_channel(c, req, n)) {
+		e = channel_call(c, buf, n, &in, &len);
+		free(buf);
+		if (e < 0)
+			return e;
+	} else {
+		e = frame_write(c->fd, buf, (uint32_t)n, -1);
+		free(buf);
+		if (e < 0)
+			return e;
+		/* A switch into a guest that soon makes a syscall answers within microseconds: wait
+		 * awake for the answer a while (see struct spin). */
+		spin_sent(&c->spin);
+		spin_wait(&c->spin, c->fd, atomic_load_explicit(&c->spin_cap_ns, memory_order_relaxed));
+		e = frame_read(c->fd, PROTO_MAX_MESSAGE, &in, &len, fd_out ? &fd : NULL);
+		spin_arrived(&c->spin);
+		if (e)
+			return e == 1 ? -ECONNRESET : e;
+	}
 	*resp = ringfence__v1__response__unpack(NULL, len, in);
 	free(in);
 	if (!*resp || (*resp)->id != req->id) {

@@ -29,6 +29,8 @@ struct reply {
 	Ringfence__V1__VcpuStats *vstats, **vptrs;
 	const char *caps[4];
 	uint8_t *data;              /* memory_read's bytes, fpu image copies: freed after packing */
+	Ringfence__V1__Channel channel;
+	bool can_pass;              /* a descriptor can go with the reply (a Unix socket, not the channel) */
 	int pass_fd;
 };
 
@@ -122,8 +124,10 @@ static void op_hello(struct conn *c, struct reply *rp)
 	h->max_message_size = PROTO_MAX_MESSAGE;
 	size_t n = 0;
 	rp->caps[n++] = "switch-returns-regs";
-	if (c->unix_socket)
+	if (c->unix_socket) {
 		rp->caps[n++] = "memory-fd-passing";
+		rp->caps[n++] = "switch-channel";
+	}
 	h->capabilities = (char **)rp->caps;
 	h->n_capabilities = n;
 	h->mmu = i->mmu == RF_MMU_DIRECT ? RINGFENCE__V1__MMU__MMU_DIRECT : RINGFENCE__V1__MMU__MMU_SHADOW;
@@ -166,7 +170,7 @@ static void op_memory_create(struct conn *c, struct reply *rp, const Ringfence__
 		return;
 	}
 	/* The memfd rides along on a Unix socket: the client maps it and copies nothing. */
-	if (c->unix_socket) {
+	if (rp->can_pass) {
 		rp->pass_fd = rf_memory_fd(mem);
 		rp->u.handle.fd_attached = true;
 	}
@@ -407,6 +411,27 @@ static void op_kick(struct conn *c, struct reply *rp, const Ringfence__V1__Kick 
 	done(rp);
 }
 
+/* The switch channel: its memfd goes with the reply, so only by a Unix socket, and once. */
+static void op_channel_open(struct conn *c, struct reply *rp)
+{
+	if (!rp->can_pass)
+		return fail(rp, RINGFENCE__V1__ERROR_CODE__BAD_REQUEST, -EOPNOTSUPP, c->unix_socket
+		            ? "channel_open goes by the socket: its descriptor cannot ride on the channel"
+		            : "a switch channel needs a Unix socket (its descriptor is passed with the reply)");
+	if (c->chan)
+		return fail(rp, RINGFENCE__V1__ERROR_CODE__BUSY, -EBUSY, "this connection's channel is already open");
+	int e = channel_serve(c);
+	if (e < 0)
+		return platform_fail(rp, e, "channel_open");
+	Ringfence__V1__Channel *ch = &rp->channel;
+	ringfence__v1__channel__init(ch);
+	ch->size = CHANNEL_SIZE;
+	ch->max_message = CHANNEL_MAX_MESSAGE;
+	rp->pass_fd = c->chan_fd;
+	rp->r.result_case = RINGFENCE__V1__RESPONSE__RESULT_CHANNEL;
+	rp->r.channel = ch;
+}
+
 static void op_stats(struct conn *c, struct reply *rp)
 {
 	struct rf_platform_info i;
@@ -418,6 +443,7 @@ static void op_stats(struct conn *c, struct reply *rp)
 	s->mmu_pages_touched = i.mmu_pages_touched;
 	s->connections = atomic_load(&c->srv->connections);
 	s->requests = atomic_load(&c->srv->requests);
+	s->channel_requests = atomic_load(&c->srv->channel_requests);
 	rp->vstats = calloc(i.vcpus_created ? i.vcpus_created : 1, sizeof *rp->vstats);
 	rp->vptrs = calloc(i.vcpus_created ? i.vcpus_created : 1, sizeof *rp->vptrs);
 	if (!rp->vstats || !rp->vptrs)
@@ -474,6 +500,7 @@ static void dispatch_op(struct conn *c, struct reply *rp, const Request *q)
 	case RINGFENCE__V1__REQUEST__OP_SWITCH_TO: return op_switch(c, rp, q->switch_to);
 	case RINGFENCE__V1__REQUEST__OP_KICK: return op_kick(c, rp, q->kick);
 	case RINGFENCE__V1__REQUEST__OP_STATS: return op_stats(c, rp);
+	case RINGFENCE__V1__REQUEST__OP_CHANNEL_OPEN: return op_channel_open(c, rp);
 	case RINGFENCE__V1__REQUEST__OP_SHUTDOWN:
 		atomic_store(&c->srv->shut, true);
 		wake_watcher(c->srv);
@@ -484,13 +511,15 @@ static void dispatch_op(struct conn *c, struct reply *rp, const Request *q)
 	}
 }
 
-uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out, int *pass_fd)
+uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out, int *pass_fd,
+                  uint32_t max_reply)
 {
 	struct reply rp;
 	memset(&rp, 0, sizeof rp);
 	ringfence__v1__response__init(&rp.r);
 	ringfence__v1__error__init(&rp.err);
 	rp.pass_fd = -1;
+	rp.can_pass = pass_fd && c->unix_socket;
 	atomic_fetch_add(&c->srv->requests, 1);
 	Request *q = ringfence__v1__request__unpack(NULL, len, in);
 	if (!q)
@@ -503,7 +532,7 @@ uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out
 			dispatch_op(c, &rp, q);
 	}
 	size_t n = ringfence__v1__response__get_packed_size(&rp.r);
-	if (n > PROTO_MAX_MESSAGE) {
+	if (n > max_reply) {
 		free(rp.data);
 		rp.data = NULL;
 		fail(&rp, RINGFENCE__V1__ERROR_CODE__TOO_LARGE, -EMSGSIZE, "the reply would be %zu bytes", n);
@@ -517,13 +546,27 @@ uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out
 	} else {
 		ringfence__v1__response__pack(&rp.r, *out);
 	}
-	*pass_fd = rp.pass_fd;
+	if (pass_fd)
+		*pass_fd = rp.pass_fd;
 	free(rp.data);
 	free(rp.vstats);
 	free(rp.vptrs);
 	if (q)
 		ringfence__v1__request__free_unpacked(q, NULL);
 	return (uint32_t)n;
+}
+
+uint32_t pack_error(uint8_t *buf, size_t cap, Ringfence__V1__ErrorCode code, int err, const char *message)
+{
+	Error e = RINGFENCE__V1__ERROR__INIT;
+	Response resp = RINGFENCE__V1__RESPONSE__INIT;
+	e.code = code;
+	e.errno_value = err;
+	e.message = (char *)message;
+	resp.error = &e;
+	if (ringfence__v1__response__get_packed_size(&resp) > cap)
+		return 0;
+	return (uint32_t)ringfence__v1__response__pack(&resp, buf);
 }
 
 void dispatch_release(struct conn *c)

@@ -100,22 +100,46 @@ void spin_sent(struct spin *s)
 	s->sent_ns = now_ns();
 }
 
-void spin_wait(struct spin *s, int fd, uint64_t cap)
+void spin_until(struct spin *s, uint64_t cap, bool (*ready)(void *), void *arg, unsigned per_clock)
 {
 	if (!cap || !s->sent_ns || s->last_ns >= cap)
 		return;
 	uint64_t end = s->sent_ns + 2 * s->last_ns;
 	if (end > s->sent_ns + cap)
 		end = s->sent_ns + cap;
-	struct pollfd p = { fd, POLLIN, 0 };
-	while (poll(&p, 1, 0) == 0 && now_ns() < end)
-		;
+	for (;;) {
+		for (unsigned i = 0; i < per_clock; i++) {
+			if (ready(arg))
+				return;
+			__builtin_ia32_pause();   /* the other hyperthread, and a VM's pause-loop exit */
+		}
+		if (now_ns() >= end)
+			return;
+	}
+}
+
+static bool readable(void *fd)
+{
+	struct pollfd p = { *(int *)fd, POLLIN, 0 };
+	return poll(&p, 1, 0) != 0;
+}
+
+void spin_wait(struct spin *s, int fd, uint64_t cap)
+{
+	spin_until(s, cap, readable, &fd, 1);
 }
 
 void spin_arrived(struct spin *s)
 {
-	if (s->sent_ns)
-		s->last_ns = now_ns() - s->sent_ns;
+	spin_arrived_at(s, 0);
+}
+
+void spin_arrived_at(struct spin *s, uint64_t their_ns)
+{
+	if (!s->sent_ns)
+		return;
+	uint64_t now = now_ns();
+	s->last_ns = (their_ns > s->sent_ns && their_ns <= now ? their_ns : now) - s->sent_ns;
 }
 
 int frame_write(int fd, const uint8_t *buf, uint32_t len, int pass_fd)

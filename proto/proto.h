@@ -13,6 +13,10 @@
  * - The server (server.c) serves many connections at once, a thread each; a connection that hangs
  *   up while its context runs gets that context kicked back and everything it owned released.
  * - The client (client.c) is a small C library over the same messages and framing.
+ * - The switch channel (channel.c): the same messages through a page shared with the client (see
+ *   ringfence.proto), for the switch loop. Nothing the server reads there is trusted: the length is
+ *   bounded and the bytes copied out before they are decoded; every wait on it also ends when the
+ *   other side's socket does. One request at a time per connection, on either path (conn.serial).
  */
 #ifndef RINGFENCE_PROTO_H
 #define RINGFENCE_PROTO_H
@@ -63,6 +67,44 @@ void spin_sent(struct spin *s);          /* our frame is out: the wait starts */
 /* Before reading fd: polls while the budget lasts (cap_ns 0: returns at once). */
 void spin_wait(struct spin *s, int fd, uint64_t cap_ns);
 void spin_arrived(struct spin *s);       /* their frame is in: learns the wait */
+/* The same where the other side stamped when it answered (CLOCK_MONOTONIC ns): the wait learnt is
+ * their pace, not what our sleep added to it (a stamp outside the wait is ignored). */
+void spin_arrived_at(struct spin *s, uint64_t their_ns);
+/* spin_wait's budget, for any sign the other side has answered: polls ready(arg) meanwhile, and the
+ * clock once every per_clock polls (a VM's clock can cost microseconds and a lock in its monitor:
+ * polling a word many times per read keeps the spin off the other CPU's back). */
+void spin_until(struct spin *s, uint64_t cap_ns, bool (*ready)(void *), void *arg, unsigned per_clock);
+
+/* ---- channel.c: the switch channel's shared page and its turn ---- */
+#define CHANNEL_SIZE (64u << 10)
+enum {
+	CHANNEL_CLIENT = 1,                  /* the client's turn: a reply is there (or nothing yet) */
+	CHANNEL_SERVER = 2,                  /* the server's: a request is there */
+	CHANNEL_CLOSED = 3,                  /* the server has closed it */
+	CHANNEL_SLEEPING = 1u << 31,         /* the waiting side sleeps on the word: wake it */
+};
+struct channel_page {
+	_Atomic uint32_t turn;
+	uint32_t len;                        /* bytes of the message in data */
+	uint64_t given_ns;                   /* when the turn was last handed over (CLOCK_MONOTONIC), or 0 */
+	uint8_t pad[48];                     /* the message starts on its own cache line */
+	uint8_t data[];
+};
+#define CHANNEL_MAX_MESSAGE (CHANNEL_SIZE - 64u)
+/* A new channel: a memfd of CHANNEL_SIZE mapped shared, the client's turn. 0 or -errno. */
+int channel_create(int *fd, struct channel_page **page);
+/* Maps a channel the server sent. 0 or -errno (-EINVAL: not a channel's size). */
+int channel_map(int fd, struct channel_page **page);
+void channel_unmap(struct channel_page *page);
+/* Waits for the turn to be `want`: awake while spin allows, then asleep on the word, asking gone(arg)
+ * every CHANNEL_CHECK_MS whether to give up; learns the other side's pace (spin_arrived_at). 0;
+ * -ECONNRESET once it is CHANNEL_CLOSED or gone. */
+#define CHANNEL_CHECK_MS 100
+int channel_wait(struct channel_page *page, uint32_t want, struct spin *s, uint64_t cap_ns,
+                 bool (*gone)(void *), void *arg);
+/* Hands the turn to `to`, stamped, waking the other side if it sleeps; our wait starts (spin_sent;
+ * s NULL: no stamp, no wait). */
+void channel_give(struct channel_page *page, uint32_t to, struct spin *s);
 
 /* ---- handles.c: the server's objects, numbered, each owned by one connection ---- */
 enum handle_kind { H_MEMORY = 1, H_AS, H_CONTEXT };
@@ -89,6 +131,7 @@ struct server {
 	atomic_bool shut;
 	atomic_uint connections;
 	atomic_ullong requests;
+	atomic_ullong channel_requests;     /* of those, by a switch channel */
 	int wake;                           /* eventfd: connections came or went, or shutdown */
 	struct conn *conns;                 /* every live connection (under lock) */
 	bool kick_before_switch;            /* fuzzing: every switch returns at once */
@@ -106,12 +149,26 @@ struct conn {
 	rf_context *switching;              /* under srv->lock: the context in rf_switch, or NULL */
 	atomic_bool hung_up;
 	struct spin spin;                   /* waiting for the next request */
+	pthread_mutex_t serial;             /* one request at a time, from the socket or the channel */
+	struct channel_page *chan;          /* the switch channel, or NULL */
+	int chan_fd;
+	pthread_t chan_thread;
+	atomic_bool chan_stop;              /* the connection is ending: the channel's thread too */
+	struct spin chan_spin;
 	struct conn *next;                  /* the server's list (under srv->lock) */
 };
 
 /* One request in, one response out (*out malloc'd, caller frees; *pass_fd a descriptor to send
- * with it, or -1). Returns the response length. Never fails: bad input is an Error response. */
-uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out, int *pass_fd);
+ * with it, or -1; pass_fd NULL: none can go, as on the channel). A reply above max_reply bytes is a
+ * TOO_LARGE Error instead. Returns the response length (0: out of memory, nothing to say). Never
+ * fails: bad input is an Error response. */
+uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out, int *pass_fd,
+                  uint32_t max_reply);
+/* An Error response with id 0 packed into buf (at most cap bytes): its length, 0 if it did not fit. */
+uint32_t pack_error(uint8_t *buf, size_t cap, Ringfence__V1__ErrorCode code, int err, const char *message);
+/* Starts serving c's channel (dispatch's ChannelOpen), and stops it (the connection's end). */
+int channel_serve(struct conn *c);
+void channel_stop(struct conn *c);
 /* Releases everything c owns (after its last request). */
 void dispatch_release(struct conn *c);
 
@@ -131,10 +188,15 @@ struct rfc {
 	int code;                            /* and its ErrorCode */
 	struct spin spin;                    /* waiting for a response */
 	_Atomic uint64_t spin_cap_ns;        /* rfc_attach/rfc_connect: spin_default(); 0: always sleep */
+	struct channel_page *chan;           /* rfc_channel_open: requests go this way, or NULL */
 };
 int rfc_connect(struct rfc *c, const char *socket_path);
 void rfc_attach(struct rfc *c, int fd);   /* an already-connected socket */
 void rfc_close(struct rfc *c);
+/* Opens the switch channel (needs a Unix socket): from then on rfc_call sends every request that
+ * can go that way (all but MemoryCreate, ChannelOpen, and reads or writes larger than the channel)
+ * through it, and the socket only watches the server's end. 0 or -errno. */
+int rfc_channel_open(struct rfc *c);
 /* Sends req (its id is set here) and waits for the response: 0 and *resp (free it with
  * rfc_free), or -errno for a transport failure. A remote Error is returned in *resp too. */
 int rfc_call(struct rfc *c, Request *req, Response **resp, int *fd_out);

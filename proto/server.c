@@ -46,15 +46,10 @@ void server_destroy(struct server *s)
  * request in particular). */
 static void say_last(int wfd, Ringfence__V1__ErrorCode code, int err, const char *message)
 {
-	Ringfence__V1__Error e = RINGFENCE__V1__ERROR__INIT;
-	Response resp = RINGFENCE__V1__RESPONSE__INIT;
-	e.code = code;
-	e.errno_value = err;
-	e.message = (char *)message;
-	resp.error = &e;
 	uint8_t buf[256];
-	if (ringfence__v1__response__get_packed_size(&resp) <= sizeof buf)
-		frame_write(wfd, buf, (uint32_t)ringfence__v1__response__pack(&resp, buf), -1);
+	uint32_t n = pack_error(buf, sizeof buf, code, err, message);
+	if (n)
+		frame_write(wfd, buf, n, -1);
 }
 
 /* Serves one connection's requests in order until it closes or breaks the framing. */
@@ -75,7 +70,9 @@ static void serve_conn(struct conn *c)
 		if (r)
 			return;   /* end of stream, a frame cut short, or a read error */
 		int pass_fd = -1;
-		uint32_t n = dispatch(c, in, len, &out, &pass_fd);
+		pthread_mutex_lock(&c->serial);
+		uint32_t n = dispatch(c, in, len, &out, &pass_fd, PROTO_MAX_MESSAGE);
+		pthread_mutex_unlock(&c->serial);
 		free(in);
 		if (!n || frame_write(c->wfd, out, n, c->unix_socket ? pass_fd : -1) < 0) {
 			free(out);
@@ -89,6 +86,7 @@ static void serve_conn(struct conn *c)
 static void conn_end(struct conn *c)
 {
 	struct server *s = c->srv;
+	channel_stop(c);
 	dispatch_release(c);
 	pthread_mutex_lock(&s->lock);
 	for (struct conn **pp = &s->conns; *pp; pp = &(*pp)->next)
@@ -100,6 +98,7 @@ static void conn_end(struct conn *c)
 	if (c->rfd != c->wfd)
 		close(c->wfd);
 	close(c->rfd);
+	pthread_mutex_destroy(&c->serial);
 	free(c);
 	/* Under the lock, with the wake-up: the watcher reads the count under it too, so once it sees
 	 * this connection gone, this thread no longer touches the server (which may then be destroyed). */
@@ -135,6 +134,8 @@ static struct conn *conn_new(struct server *s, int rfd, int wfd)
 	c->srv = s;
 	c->rfd = rfd;
 	c->wfd = wfd;
+	c->chan_fd = -1;
+	pthread_mutex_init(&c->serial, NULL);
 	int type;
 	socklen_t tl = sizeof type;
 	struct sockaddr_storage ss;

@@ -45,19 +45,25 @@ static Ringfence__V1__Response__ResultCase result_for(Ringfence__V1__Request__Op
 	case RINGFENCE__V1__REQUEST__OP_GET_REGS: return RINGFENCE__V1__RESPONSE__RESULT_REGS;
 	case RINGFENCE__V1__REQUEST__OP_SWITCH_TO: return RINGFENCE__V1__RESPONSE__RESULT_EVENT;
 	case RINGFENCE__V1__REQUEST__OP_STATS: return RINGFENCE__V1__RESPONSE__RESULT_STATS;
+	case RINGFENCE__V1__REQUEST__OP_CHANNEL_OPEN: return RINGFENCE__V1__RESPONSE__RESULT_CHANNEL;
 	default: return RINGFENCE__V1__RESPONSE__RESULT_DONE;
 	}
 }
 
-/* One request: dispatched, its response checked. */
+/* One request: dispatched, its response checked. Every other one goes as the switch channel sends
+ * it: no descriptor can go with the reply, and the reply must fit the channel. */
 static void one(struct conn *c, unsigned i, const uint8_t *req, uint32_t len, bool verbose, struct pf_stats *st)
 {
 	uint8_t *out = NULL;
 	int pass_fd = 7;   /* dispatch must set it */
-	uint32_t n = dispatch(c, req, len, &out, &pass_fd);
+	bool channel = i % 2;
+	uint32_t max = channel ? CHANNEL_MAX_MESSAGE : PROTO_MAX_MESSAGE;
+	uint32_t n = dispatch(c, req, len, &out, channel ? NULL : &pass_fd, max);
+	if (channel)
+		pass_fd = -1;
 	if (!n || !out)
 		broken("no response", i, NULL);
-	if (n > PROTO_MAX_MESSAGE)
+	if (n > max)
 		broken("a response above the maximum message size", i, NULL);
 	if (pass_fd != -1)
 		broken("a descriptor to pass on a connection that is not a Unix socket", i, NULL);
