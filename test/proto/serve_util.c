@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -221,4 +222,74 @@ bool guest_wait_spinning(volatile const uint8_t *host)
 		if (now_ms() > deadline)
 			return false;
 	return true;
+}
+
+struct conns_want {
+	struct rfc *c;
+	unsigned n;
+};
+
+static bool conns_are(void *arg)
+{
+	struct conns_want *w = arg;
+	Ringfence__V1__StatsReply *st;
+	if (rfc_stats(w->c, &st))
+		return false;
+	bool yes = st->connections == w->n;
+	rfc_free_stats(st);
+	return yes;
+}
+
+bool conns_eventually(struct rfc *c, unsigned n, int timeout_ms)
+{
+	struct conns_want w = { c, n };
+	return eventually(conns_are, &w, timeout_ms);
+}
+
+void objs_make(struct serve_proc *sp, struct objs *o, uint64_t rip)
+{
+	memset(o, 0, sizeof *o);
+	o->mfd = -1;
+	o->host = MAP_FAILED;
+	int e = serve_connect(sp, &o->c);
+	if (!e)
+		e = rfc_memory_create(&o->c, GUEST_MEM, &o->mem, &o->mfd);
+	if (!e && (o->host = mmap(NULL, GUEST_MEM, PROT_READ | PROT_WRITE, MAP_SHARED, o->mfd, 0)) == MAP_FAILED)
+		e = -errno;
+	if (!e) {
+		memcpy(o->host, guest_code, guest_code_size);
+		e = rfc_as_create(&o->c, &o->as);
+	}
+	if (!e)
+		e = rfc_as_map(&o->c, o->as, GUEST_VA, GUEST_MEM, o->mem, 0, RF_PROT_READ | RF_PROT_WRITE | RF_PROT_EXEC);
+	if (!e)
+		e = rfc_context_create(&o->c, &o->ctx);
+	struct rf_regs r = { .rip = rip, .rflags = 0x202 };
+	if (!e)
+		e = rfc_set_regs(&o->c, o->ctx, &r);
+	if (e) {
+		printf("Bail out! setting up a guest: %s (%s)\n", strerror(-e), o->c.error);
+		serve_cleanup(sp);
+		exit(1);
+	}
+}
+
+void objs_drop(struct objs *o)
+{
+	rfc_close(&o->c);
+	if (o->host != MAP_FAILED)
+		munmap(o->host, GUEST_MEM);
+	if (o->mfd >= 0)
+		close(o->mfd);
+}
+
+void send_switch(struct objs *o)
+{
+	Request q = RINGFENCE__V1__REQUEST__INIT;
+	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
+	s.context = o->ctx, s.space = o->as;
+	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
+	q.switch_to = &s;
+	uint8_t buf[64];
+	frame_write(o->c.fd, buf, (uint32_t)ringfence__v1__request__pack(&q, buf), -1);
 }

@@ -41,6 +41,9 @@ void serve_cleanup(struct serve_proc *sp);
 /* The server's stderr so far (dir/stderr), into buf (NUL-terminated). */
 void serve_stderr(const struct serve_proc *sp, char *buf, size_t size);
 
+/* True once the server's stats, asked on c, count n open connections (at most timeout_ms). */
+bool conns_eventually(struct rfc *c, unsigned n, int timeout_ms);
+
 /* Skips the whole program (TAP) when /dev/kvm cannot be opened, unless RINGFENCE_REQUIRE_KVM=1. */
 void kvm_or_skip(void);
 /* True if fn returned true within timeout_ms, calling it again after each poll(2) of 1 ms (for
@@ -62,5 +65,20 @@ extern const uint8_t guest_code[];
 extern const size_t guest_code_size;
 /* Waits until the guest has written 1 at host+G_MARKER (it is in its spin loop), at most 30 s. */
 bool guest_wait_spinning(volatile const uint8_t *host);
+
+/* A connection with a memory holding the guest code (mapped here too), an address space mapping all
+ * of it RWX at GUEST_VA, and a context at rip. Bails out (TAP) if any of it fails. */
+struct objs {
+	struct rfc c;
+	uint64_t mem, as, ctx;
+	int mfd;
+	uint8_t *host;
+};
+void objs_make(struct serve_proc *sp, struct objs *o, uint64_t rip);
+/* Closes the connection (the server releases its objects) and our mapping. */
+void objs_drop(struct objs *o);
+/* Sends o's switch request on its socket and returns without reading the answer (the guest is left
+ * running). */
+void send_switch(struct objs *o);
 
 #endif

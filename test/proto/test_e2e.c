@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The control plane end to end: `ringfence serve --socket` in its own process, under its syscall
  * filter (so every operation here also proves the filter lets it through), driven by the C client.
+ * With --channel, the first connection opens the switch channel right after hello, so everything
+ * after goes through it but memory_create (whose memfd only the socket can carry).
  *
- *   test_proto_e2e RINGFENCE */
+ *   test_proto_e2e RINGFENCE [--channel] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +19,7 @@
 #include "tap.h"
 
 static struct serve_proc srv;
+static bool channel;
 
 static void bail(const char *what, int e)
 {
@@ -43,10 +46,12 @@ static void check_hello(struct rfc *c)
 	   h->kick_policy == RINGFENCE__V1__KICK_POLICY__KICK_INJECT, "hello: kick_policy is known (%d)",
 	   h->kick_policy);
 	ok(h->fpu_size >= 512 && h->max_vcpus > 0, "hello: fpu_size %u, max_vcpus %u", h->fpu_size, h->max_vcpus);
-	bool fdcap = false;
-	for (size_t i = 0; i < h->n_capabilities; i++)
+	bool fdcap = false, chancap = false;
+	for (size_t i = 0; i < h->n_capabilities; i++) {
 		fdcap |= !strcmp(h->capabilities[i], "memory-fd-passing");
-	ok(fdcap, "hello: a Unix socket announces memory-fd-passing");
+		chancap |= !strcmp(h->capabilities[i], "switch-channel");
+	}
+	ok(fdcap && chancap, "hello: a Unix socket announces memory-fd-passing and switch-channel");
 	rfc_free_hello(h);
 }
 
@@ -113,10 +118,11 @@ static void *blocked_switch(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		printf("Bail out! usage: %s RINGFENCE\n", argv[0]);
+	if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "--channel"))) {
+		printf("Bail out! usage: %s RINGFENCE [--channel]\n", argv[0]);
 		return 1;
 	}
+	channel = argc == 3;
 	kvm_or_skip();
 	int e = serve_start(&srv, argv[1], NULL);
 	if (e)
@@ -125,6 +131,12 @@ int main(int argc, char **argv)
 	if ((e = serve_connect(&srv, &c1)) || (e = serve_connect(&srv, &c2)))
 		bail("connecting", e);
 	check_hello(&c1);
+	if (channel) {
+		e = rfc_channel_open(&c1);
+		ok(e == 0 && c1.chan, "channel_open: the channel's memfd came and maps (%d %s)", e, c1.error);
+		if (e)
+			bail("channel_open", e);
+	}
 
 	/* Memory: the memfd comes with the reply; the guest code is written through our mapping. */
 	uint64_t mem, as, ctx;
@@ -226,8 +238,10 @@ int main(int argc, char **argv)
 		   st->vcpus_created, st->n_vcpus);
 		ok(kicks > 0, "stats: kicks_requested %llu", (unsigned long long)kicks);
 		ok_eq(st->connections, 2, "stats: two connections open");
-		/* Counted as each arrives, this stats request included. */
-		ok_eq(st->requests, 25, "stats: 25 requests served on both connections");
+		/* Counted as each arrives, this stats request included; by the channel, all of connection
+		 * 1's after channel_open but memory_create: 20 of them (connection 2's go by its socket). */
+		ok_eq(st->requests, channel ? 26 : 25, "stats: the requests served on both connections");
+		ok_eq(st->channel_requests, channel ? 20 : 0, "stats: the requests served by the channel");
 		rfc_free_stats(st);
 	}
 

@@ -123,15 +123,15 @@ static void test_unknown(void)
 	Response *r = raw_call(fd, extra, sizeof extra, -1);
 	ok(good_hello(r) && r->id == 7, "unknown fields (in Request and Hello) are ignored");
 	rfc_free(r);
-	/* An operation this server does not know (field 99; also 28, the next free number). */
+	/* An operation this server does not know (field 99; also 29, the next free number). */
 	static const uint8_t op99[] = { 0x08, 0x05, 0x9a, 0x06, 0x00 };
 	r = raw_call(fd, op99, sizeof op99, -1);
 	expect_error(r, CODE(BAD_REQUEST), "no operation", "unknown op field 99: BAD_REQUEST \"no operation\"");
 	ok(r && r->id == 5, "... answered with the request's id");
 	rfc_free(r);
-	static const uint8_t op28[] = { 0x08, 0x06, 0xe2, 0x01, 0x00 };
-	r = raw_call(fd, op28, sizeof op28, -1);
-	expect_error(r, CODE(BAD_REQUEST), "no operation", "unknown op field 28: BAD_REQUEST");
+	static const uint8_t op29[] = { 0x08, 0x06, 0xea, 0x01, 0x00 };
+	r = raw_call(fd, op29, sizeof op29, -1);
+	expect_error(r, CODE(BAD_REQUEST), "no operation", "unknown op field 29: BAD_REQUEST");
 	rfc_free(r);
 	/* The schema's requests have no enum fields; protection is a uint32 of bits: unknown bits are
 	 * refused rather than ignored. */
@@ -150,57 +150,10 @@ static void test_unknown(void)
 
 /* ---- handles ---- */
 
-struct objs {
-	struct rfc c;
-	uint64_t mem, as, ctx;
-	int mfd;
-	uint8_t *host;
-};
-
-/* A connection with a memory holding the guest code (mapped here too), an address space mapping
- * all of it RWX at GUEST_VA, and a context at rip. */
-static void objs_make(struct objs *o, uint64_t rip)
-{
-	memset(o, 0, sizeof *o);
-	o->mfd = -1;
-	o->host = MAP_FAILED;
-	int e = serve_connect(&srv, &o->c);
-	if (!e)
-		e = rfc_memory_create(&o->c, GUEST_MEM, &o->mem, &o->mfd);
-	if (!e && (o->host = mmap(NULL, GUEST_MEM, PROT_READ | PROT_WRITE, MAP_SHARED, o->mfd, 0)) == MAP_FAILED)
-		e = -errno;
-	if (!e) {
-		memcpy(o->host, guest_code, guest_code_size);
-		e = rfc_as_create(&o->c, &o->as);
-	}
-	if (!e)
-		e = rfc_as_map(&o->c, o->as, GUEST_VA, GUEST_MEM, o->mem, 0, RF_PROT_READ | RF_PROT_WRITE | RF_PROT_EXEC);
-	if (!e)
-		e = rfc_context_create(&o->c, &o->ctx);
-	struct rf_regs r = { .rip = rip, .rflags = 0x202 };
-	if (!e)
-		e = rfc_set_regs(&o->c, o->ctx, &r);
-	if (e) {
-		printf("Bail out! setting up a guest: %s (%s)\n", strerror(-e), o->c.error);
-		serve_cleanup(&srv);
-		exit(1);
-	}
-}
-
-/* Closes the connection (the server releases its objects) and our mapping. */
-static void objs_drop(struct objs *o)
-{
-	rfc_close(&o->c);
-	if (o->host != MAP_FAILED)
-		munmap(o->host, GUEST_MEM);
-	if (o->mfd >= 0)
-		close(o->mfd);
-}
-
 static void test_handles(void)
 {
 	struct objs a;
-	objs_make(&a, GUEST_VA);
+	objs_make(&srv, &a, GUEST_VA);
 	struct rfc b;
 	if (serve_connect(&srv, &b))
 		return;
@@ -275,7 +228,7 @@ static uint64_t read_data(struct objs *o, uint64_t as, struct rf_event *ev)
 static void test_mappings(void)
 {
 	struct objs o;
-	objs_make(&o, GUEST_VA);
+	objs_make(&srv, &o, GUEST_VA);
 	struct rfc *c = &o.c;
 	for (uint32_t i = 0; i < 3; i++)
 		memcpy(o.host + 0x2000 + 0x1000 * i, &(uint32_t){ 0x1111 * (i + 1) }, 4);
@@ -383,50 +336,21 @@ static void test_mappings(void)
 
 /* ---- lifecycle: hanging up mid-switch, descriptors sent to the server ---- */
 
-static struct rfc *stats_conn;
-static unsigned want_conns;
-
-static bool conns_are(void *arg)
-{
-	(void)arg;
-	Ringfence__V1__StatsReply *st;
-	if (rfc_stats(stats_conn, &st))
-		return false;
-	bool yes = st->connections == want_conns;
-	rfc_free_stats(st);
-	return yes;
-}
-
-/* Sends o's switch request and returns without reading the answer (the guest is left running). */
-static void send_switch(struct objs *o)
-{
-	Request q = RINGFENCE__V1__REQUEST__INIT;
-	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
-	s.context = o->ctx, s.space = o->as;
-	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
-	q.switch_to = &s;
-	uint8_t buf[64];
-	frame_write(o->c.fd, buf, (uint32_t)ringfence__v1__request__pack(&q, buf), -1);
-}
-
 static void test_hangup_mid_switch(void)
 {
 	struct rfc watcher;
 	if (serve_connect(&srv, &watcher))
 		return;
-	stats_conn = &watcher;
-	want_conns = 1;
-	ok(eventually(conns_are, NULL, 10000), "before: only the watching connection is open");
+	ok(conns_eventually(&watcher, 1, 10000), "before: only the watching connection is open");
 	/* More rounds than the platform has vCPUs: what a hung-up connection held must come back. */
 	int fds_after_first = -1;
 	for (int round = 0; round < 6; round++) {
 		struct objs o;
-		objs_make(&o, GUEST_VA + G_SPIN);
+		objs_make(&srv, &o, GUEST_VA + G_SPIN);
 		send_switch(&o);
 		bool running = guest_wait_spinning(o.host);
 		objs_drop(&o);   /* hangs up while the guest spins */
-		want_conns = 1;
-		bool freed = eventually(conns_are, NULL, 10000);
+		bool freed = conns_eventually(&watcher, 1, 10000);
 		if (round == 0 || round == 5) {
 			ok(running, "round %d: the guest spins in the hung-up connection's switch", round);
 			ok(freed, "round %d: the connection is gone (stats: 1 connection)", round);
@@ -447,7 +371,7 @@ static void test_hangup_mid_switch(void)
 static void test_half_close_mid_switch(void)
 {
 	struct objs o;
-	objs_make(&o, GUEST_VA + G_SPIN);
+	objs_make(&srv, &o, GUEST_VA + G_SPIN);
 	send_switch(&o);
 	ok(guest_wait_spinning(o.host), "half-close: the guest spins in the switch");
 	ok(shutdown(o.c.fd, SHUT_WR) == 0, "half-close: the client shuts down its writing side");
@@ -479,9 +403,7 @@ static void test_connection_limit(void)
 	struct rfc watcher;
 	if (serve_connect(&srv, &watcher))
 		return;
-	stats_conn = &watcher;
-	want_conns = 1;
-	ok(eventually(conns_are, NULL, 10000), "limit: before, only the watching connection is open");
+	ok(conns_eventually(&watcher, 1, 10000), "limit: before, only the watching connection is open");
 	int fds[MAX_CONNS - 1];
 	bool served = true;
 	for (int i = 0; i < MAX_CONNS - 1; i++) {
@@ -505,8 +427,7 @@ static void test_connection_limit(void)
 	rfc_free(r);
 	for (int i = 0; i < MAX_CONNS - 1; i++)
 		close(fds[i]);
-	want_conns = 1;
-	ok(eventually(conns_are, NULL, 10000), "limit: after they close, only the watching connection is open");
+	ok(conns_eventually(&watcher, 1, 10000), "limit: after they close, only the watching connection is open");
 	rfc_close(&watcher);
 	expect_alive("a connection over the limit");
 }
@@ -520,9 +441,7 @@ static void test_scm_rights(void)
 	/* Counted once earlier connections are gone on the server's side too (closed, then counted). */
 	struct rfc c;
 	rfc_attach(&c, fd);
-	stats_conn = &c;
-	want_conns = 1;
-	ok(eventually(conns_are, NULL, 10000), "only this connection is open");
+	ok(conns_eventually(&c, 1, 10000), "only this connection is open");
 	int before = proc_fd_count(srv.pid);
 	Request q = RINGFENCE__V1__REQUEST__INIT;
 	Ringfence__V1__Hello h = RINGFENCE__V1__HELLO__INIT;
