@@ -42,11 +42,13 @@ typedef int (*measure_fn)(struct bench *b, unsigned warmup, unsigned batch, uint
 
 enum { F_OUT, F_FAULT, F_UD, F_SYSCALL, F_PF, F_KICK_SPIN, F_KICK_STORM, F_KICK_SPIN_INJ, F_KICK_STORM_INJ,
        F_REMAP, F_UNMAP1, F_UNMAP64,
-       F_UNMAP512, F_PROTO, F_PROTO_SLEEP, F_RELAY, F_CAPI, F_PINGPONG, F_PTRACE, F_NATIVE, F_COUNT };
+       F_UNMAP512, F_PROTO, F_PROTO_SOCKET, F_PROTO_SLEEP, F_RELAY, F_CAPI, F_PINGPONG, F_PTRACE, F_NATIVE,
+       F_COUNT };
 
 struct figure {
 	const char *name;
-	measure_fn measure;
+	measure_fn measure;              /* or, for the control plane's, this trip of bench_proto.c */
+	enum bench_proto_trip proto;
 	bool in_library;                 /* failures are described by rf_last_error() */
 	const char *what;
 	unsigned batch;
@@ -155,34 +157,14 @@ static int proto_open(struct bench *b)
 	return b->proto_err;
 }
 
-static int proto_switch(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
+/* One figure's samples: its own function, or bench_proto.c's trip (opened at the first). */
+static int measure(struct bench *b, const struct figure *f, unsigned warmup, unsigned batch, uint64_t *ns,
+                   unsigned n)
 {
+	if (!f->proto)
+		return f->measure(b, warmup, batch, ns, n);
 	int r = proto_open(b);
-	return r < 0 ? r : bench_proto_switch(b->proto, warmup, batch, ns, n);
-}
-
-static int proto_switch_sleep(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
-{
-	int r = proto_open(b);
-	return r < 0 ? r : bench_proto_switch_sleep(b->proto, warmup, batch, ns, n);
-}
-
-static int relay_switch(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
-{
-	int r = proto_open(b);
-	return r < 0 ? r : bench_proto_relay(b->proto, warmup, batch, ns, n);
-}
-
-static int capi_switch(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
-{
-	int r = proto_open(b);
-	return r < 0 ? r : bench_proto_capi(b->proto, warmup, batch, ns, n);
-}
-
-static int socket_pingpong(struct bench *b, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n)
-{
-	int r = proto_open(b);
-	return r < 0 ? r : bench_proto_pingpong(b->proto, warmup, batch, ns, n);
+	return r < 0 ? r : bench_proto_measure(b->proto, f->proto, warmup, batch, ns, n);
 }
 
 static int bench_setup(struct bench *b)
@@ -291,7 +273,7 @@ static double clock_cost(void)
 static int calibrate(struct bench *b, struct figure *f)
 {
 	uint64_t ns[CAL_SAMPLES];
-	int r = f->measure(b, WARMUP, 1, ns, CAL_SAMPLES);
+	int r = measure(b, f, WARMUP, 1, ns, CAL_SAMPLES);
 	if (r < 0)
 		return r;
 	double trip = median_of(ns, CAL_SAMPLES) - b->clock_ns;
@@ -323,6 +305,7 @@ static const struct row rows[] = {
 	{ NULL, F_UNMAP64, F_FAULT },
 	{ NULL, F_UNMAP512, F_FAULT },
 	{ NULL, F_PROTO, F_FAULT },
+	{ NULL, F_PROTO_SOCKET, F_FAULT },
 	{ NULL, F_PROTO_SLEEP, F_FAULT },
 	{ NULL, F_RELAY, F_FAULT },
 	{ NULL, F_CAPI, F_FAULT },
@@ -346,11 +329,13 @@ static void print_json(const struct bench *b, const struct figure *f)
 		       rows[i].name ? rows[i].name : x->name, x->median, x->p99, fl->name, x->median / fl->median, x->n,
 		       x->batch, cmd_host_name(&info), cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
 	}
+	static const char *const adds[] = { "control_plane_adds", "control_plane_adds_socket",
+	                                    "control_plane_adds_sleep" };
 	for (int k = F_PROTO; k <= F_PROTO_SLEEP; k++)
 		if (usable(&f[k]) && usable(&f[F_CAPI]) && usable(&f[F_PINGPONG]))
 			printf("{\"name\":\"%s\",\"median_ns\":%.1f,\"floor\":\"socket_pingpong\",\"ratio\":%.3f,"
 			       "\"target\":1.25,\"host\":\"%s\",\"mmu\":\"%s\",\"syscall\":\"%s\"}\n",
-			       k == F_PROTO ? "control_plane_adds" : "control_plane_adds_sleep", f[k].median - f[F_CAPI].median,
+			       adds[k - F_PROTO], f[k].median - f[F_CAPI].median,
 			       (f[k].median - f[F_CAPI].median) / f[F_PINGPONG].median, cmd_host_name(&info),
 			       cmd_mmu_name(info.mmu), cmd_syscall_name(info.syscall_mode));
 }
@@ -435,7 +420,7 @@ static int usage(FILE *out)
 	             "                  plain `ringfence bench` prints at the end; --progs-dir DIR: where\n"
 	             "                  getppid, devnull and compute are; --program-runs N: timed runs of each\n"
 	             "  --only A,B,...  only these figures (and the floors their ratios need), no whole-program\n"
-	             "                  figures; e.g. --only proto_switch for the control plane's five\n",
+	             "                  figures; e.g. --only proto_switch for the control plane's six\n",
 	             DEFAULT_ITERATIONS, MAX_ITERATIONS);
 	return out == stderr ? 2 : 0;
 }
@@ -475,7 +460,7 @@ static int parse(int argc, char **argv, bool *json, unsigned *iterations, const 
 }
 
 /* --only: every figure not named is skipped, but for the floors of the named ones' rows; the
- * control plane's five figures go together (its ratios and their split need all five). */
+ * control plane's six figures go together (its ratios and their split need them all). */
 static int select_figures(struct figure *f, const char *only)
 {
 	char *list = strdup(only), *save = NULL;
@@ -535,7 +520,7 @@ static int measure_all(struct bench *b, struct figure *f, unsigned iterations)
 		for (int i = 0; i < F_COUNT && hi > lo; i++) {
 			if (!usable(&f[i]))
 				continue;
-			int r = f[i].measure(b, WARMUP, f[i].batch, f[i].ns + lo, hi - lo);
+			int r = measure(b, &f[i], WARMUP, f[i].batch, f[i].ns + lo, hi - lo);
 			if (r < 0) {
 				failed(&f[i], r);
 				any = 1;
@@ -588,15 +573,16 @@ int cmd_bench(int argc, char **argv)
 		               .what = "rf_as_unmap of 1 used page, space running on another vCPU" },
 		[F_UNMAP64] = { .name = "unmap_64", .measure = unmap64, .in_library = true, .what = "the same, 64 pages" },
 		[F_UNMAP512] = { .name = "unmap_512", .measure = unmap512, .in_library = true, .what = "the same, 512 pages" },
-		[F_PROTO] = { .name = "proto_switch", .measure = proto_switch, .in_library = false,
-		              .what = "rfc_switch: client -> server -> guest SYSCALL -> server -> client" },
-		[F_PROTO_SLEEP] = { .name = "proto_switch_sleep", .measure = proto_switch_sleep, .in_library = false,
-		                    .what = "the same, neither side waiting awake for the other (no spin)" },
-		[F_RELAY] = { .name = "relay_switch", .measure = relay_switch, .in_library = false,
+		[F_PROTO] = { .name = "proto_switch", .proto = BP_CHANNEL,
+		              .what = "rfc_switch: client -> server -> guest SYSCALL -> server -> client, by the switch channel" },
+		[F_PROTO_SOCKET] = { .name = "proto_switch_socket", .proto = BP_SOCKET,
+		                     .what = "the same by the socket (a client without the channel)" },
+		[F_PROTO_SLEEP] = { .name = "proto_switch_sleep", .proto = BP_SLEEP,
+		                    .what = "the same by the socket, neither side waiting awake for the other (no spin)" },
+		[F_RELAY] = { .name = "relay_switch", .proto = BP_RELAY,
 		              .what = "socket_pingpong's frames with an rf_switch by the answering thread between" },
-		[F_CAPI] = { .name = "capi_switch", .measure = capi_switch, .in_library = false,
-		             .what = "the same guest through rf_switch" },
-		[F_PINGPONG] = { .name = "socket_pingpong", .measure = socket_pingpong, .in_library = false,
+		[F_CAPI] = { .name = "capi_switch", .proto = BP_CAPI, .what = "the same guest through rf_switch" },
+		[F_PINGPONG] = { .name = "socket_pingpong", .proto = BP_PINGPONG,
 		                 .what = "frames of the same sizes echoed over a socketpair" },
 		[F_PTRACE] = { .name = "ptrace_sysemu", .measure = floor_ptrace, .in_library = false, .what = "PTRACE_SYSEMU + GETREGS + SETREGS" },
 		[F_NATIVE] = { .name = "native_syscall", .measure = floor_native, .in_library = false, .what = "raw syscall(SYS_getppid) on the host" },

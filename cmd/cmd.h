@@ -98,22 +98,26 @@ int bench_programs(const struct bench_programs_opts *o, bool json);
 /* end bench_programs.c */
 
 /* bench_proto.c: one `switch` round trip through the control plane (rfc_switch -> server_one on a
- * socketpair in a thread -> the guest's SYSCALL -> back), the same through rf_switch, and a bare
- * Unix-socket ping-pong of frames of that request's and response's sizes; sampled like the floors.
- * bench_proto_open makes the server, the client, the echo thread and both guests on p; on failure
- * (said on stderr, -errno) *bp is still set: bench_proto_close it. */
+ * socketpair in a thread -> the guest's SYSCALL -> back), by the switch channel and by the socket,
+ * the same through rf_switch, and a bare Unix-socket ping-pong of frames of that request's and
+ * response's sizes; sampled like the floors. bench_proto_open makes the server, the client (with its
+ * channel), the echo threads and both guests on p; on failure (said on stderr, -errno) *bp is still
+ * set: bench_proto_close it. */
 struct bench_proto;
+enum bench_proto_trip {
+	BP_CHANNEL = 1,     /* rfc_switch by the switch channel */
+	BP_SOCKET,          /* rfc_switch by the socket */
+	BP_SLEEP,           /* the same with neither side waiting awake for the other (spin caps 0) */
+	BP_RELAY,           /* the ping-pong's frames with an rf_switch by the answering thread in
+	                     * between: a remote switch without protobuf or the server */
+	BP_CAPI,            /* rf_switch of the same guest */
+	BP_PINGPONG,        /* the frames alone */
+};
 int bench_proto_open(struct rf_platform *p, struct bench_proto **bp);
 void bench_proto_close(struct bench_proto *bp);
 void bench_proto_sizes(const struct bench_proto *bp, unsigned *request, unsigned *response);
-int bench_proto_switch(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
-/* The same with neither side waiting awake for the other (struct spin's cap 0 on both). */
-int bench_proto_switch_sleep(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
-/* The ping-pong's frames with an rf_switch by the answering thread in between: what a remote switch
- * costs without protobuf or the server. */
-int bench_proto_relay(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
-int bench_proto_capi(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
-int bench_proto_pingpong(struct bench_proto *bp, unsigned warmup, unsigned batch, uint64_t *ns, unsigned n);
+int bench_proto_measure(struct bench_proto *bp, enum bench_proto_trip trip, unsigned warmup, unsigned batch,
+                        uint64_t *ns, unsigned n);
 /* end bench_proto.c */
 
 #endif
