@@ -2,6 +2,7 @@
 /* Guest memory objects: a memfd, mapped once in the host and registered as one KVM memslot. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,11 @@ int rf_memory_create(rf_platform *p, uint64_t size, rf_memory **out)
 	m->size = size;
 	m->host = MAP_FAILED;
 	int r;
-	m->fd = memfd_create("ringfence", MFD_CLOEXEC);
-	if (m->fd < 0 || ftruncate(m->fd, (off_t)size) < 0) {
+	/* Sealed at its size: whoever the descriptor is given to (rf_memory_fd: a runtime, a control-plane
+	 * client) can map it but not shrink it under our mapping, where the next touch would be a SIGBUS. */
+	m->fd = memfd_create("ringfence", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (m->fd < 0 || ftruncate(m->fd, (off_t)size) < 0 ||
+	    fcntl(m->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		r = rf_error(-errno, "memfd of %llu bytes: %s", (unsigned long long)size, strerror(errno));
 		goto fail;
 	}

@@ -34,6 +34,7 @@ static const int plain[] = {
 	/* ---- memories, vCPUs created on demand, and destroying everything ---- */
 	SCMP_SYS(memfd_create),     /* rf_memory_create: the memory's file */
 	SCMP_SYS(ftruncate),        /* rf_memory_create: its size */
+	SCMP_SYS(fcntl),            /* rf_memory_create: its size sealed (F_ADD_SEALS) */
 	SCMP_SYS(munmap),           /* rf_memory_destroy, a vCPU's kvm_run, system memory at destroy; free() */
 	SCMP_SYS(close),            /* memfds, vCPU fds, the VM and KVM fds at rf_platform_destroy */
 	/* ---- the C library's allocator (contexts, address spaces, vCPUs, table lists) ---- */

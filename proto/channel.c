@@ -5,6 +5,7 @@
  * one (no FUTEX_PRIVATE_FLAG): the two sides are different processes. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stddef.h>
@@ -25,10 +26,12 @@ _Static_assert(CHANNEL_MAX_MESSAGE + 64 == CHANNEL_SIZE, "the message fills the 
 
 int channel_create(int *fd, struct channel_page **page)
 {
-	int f = memfd_create("ringfence-channel", MFD_CLOEXEC);
+	/* Sealed at its size: the client could otherwise shrink it, and our next touch of the page would
+	 * be a SIGBUS. */
+	int f = memfd_create("ringfence-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (f < 0)
 		return -errno;
-	if (ftruncate(f, CHANNEL_SIZE) < 0) {
+	if (ftruncate(f, CHANNEL_SIZE) < 0 || fcntl(f, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		int e = -errno;
 		close(f);
 		return e;

@@ -111,6 +111,8 @@ const char *rf_last_error(void);
 /* ---- memory: guest-physical memory backed by a memfd the caller may also map and write ---- */
 int rf_memory_create(rf_platform *p, uint64_t size, rf_memory **out);  /* size: multiple of 2 MiB */
 int rf_memory_destroy(rf_memory *m);      /* -EBUSY while any address space maps it */
+/* Sealed at its size (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL): safe to hand to a less trusted
+ * process, which can map it and write it but cannot shrink it under the platform's mapping. */
 int rf_memory_fd(const rf_memory *m);
 void *rf_memory_host(const rf_memory *m); /* the platform's shared mapping of the whole file */
 uint64_t rf_memory_size(const rf_memory *m);

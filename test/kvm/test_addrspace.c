@@ -2,6 +2,8 @@
 /* Address spaces on real KVM: unmap then touch faults, protection changes, two spaces isolated,
  * 2 MiB pages, and remap/unmap seen at once by vCPUs that are running the space on other threads. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -66,6 +68,19 @@ static void test_bad_arguments(struct kt *t)
 	ok(rf_as_map(t->as, 0x40001000, RF_HUGE_SIZE, t->mem, 0, RF_PROT_READ, RF_MAP_HUGE) == -EINVAL,
 	   "unaligned huge mapping refused");
 	ok(rf_as_unmap(t->as, 0, UINT64_MAX & ~4095ull) == -EINVAL, "overflowing unmap refused");
+}
+
+/* The memfd may be handed to a less trusted process (serve passes it to clients): a shrink under
+ * the platform's mapping would make its next touch a SIGBUS, so the size is sealed. */
+static void test_memory_fd_sealed(struct kt *t)
+{
+	int fd = rf_memory_fd(t->mem);
+	int seals = fcntl(fd, F_GET_SEALS);
+	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	ok(seals >= 0 && (seals & want) == want, "rf_memory_fd is sealed against shrinking, growing and further seals (0x%x)", seals);
+	ok(ftruncate(fd, 0) < 0 && errno == EPERM, "so a shrink is refused (EPERM)");
+	t->host[KT_MEM_SIZE - 1] = 0x5a;
+	ok(t->host[KT_MEM_SIZE - 1] == 0x5a, "and its last byte is still there to touch");
 }
 
 static void test_isolation(struct kt *t)
@@ -214,6 +229,7 @@ int main(void)
 		printf("# %s: MMU %s\n", i ? "shadow path forced" : "probed MMU", info.mmu == RF_MMU_SHADOW ? "shadow" : "direct");
 		test_unmap_protect(&t);
 		test_bad_arguments(&t);
+		test_memory_fd_sealed(&t);
 		test_isolation(&t);
 		test_huge(&t);
 		run_watchers(&t, 1, false);

@@ -432,6 +432,50 @@ static void test_connection_limit(void)
 	expect_alive("a connection over the limit");
 }
 
+/* A client holds the memfds the server maps (a memory's, a channel's). Were it able to shrink one,
+ * the server's next touch of a page past the new end would be a SIGBUS, killing every sandbox it
+ * serves: both are sealed against shrinking and growing, and the seals sealed. */
+static void test_memfd_shrink_cannot_crash_server(void)
+{
+	struct objs o;
+	objs_make(&srv, &o, GUEST_VA);
+	int e = ftruncate(o.mfd, 0) < 0 ? -errno : 0;
+	ok(e == -EPERM, "a memory's memfd cannot be shrunk by the client (%d)", e);
+	e = ftruncate(o.mfd, 2 * GUEST_MEM) < 0 ? -errno : 0;
+	ok(e == -EPERM, "nor grown (%d)", e);
+	e = fcntl(o.mfd, F_ADD_SEALS, F_SEAL_WRITE) < 0 ? -errno : 0;
+	ok(e == -EPERM, "nor sealed further (%d)", e);
+	uint8_t back[16];
+	e = rfc_memory_read(&o.c, o.mem, 0, back, sizeof back);
+	ok(e == 0 && !memcmp(back, guest_code, sizeof back), "the server still reads that memory (%d)", e);
+	struct rf_event ev;
+	e = rfc_switch(&o.c, o.ctx, o.as, &ev, NULL);
+	ok(e == 0 && ev.type == RF_EVENT_SYSCALL, "and the guest still runs in it (%d)", e);
+
+	Request q = RINGFENCE__V1__REQUEST__INIT;
+	Ringfence__V1__Empty em = RINGFENCE__V1__EMPTY__INIT;
+	q.op_case = RINGFENCE__V1__REQUEST__OP_CHANNEL_OPEN;
+	q.channel_open = &em;
+	Response *r = NULL;
+	int cfd = -1;
+	e = rfc_call(&o.c, &q, &r, &cfd);
+	ok(e == 0 && r && !r->error && cfd >= 0, "channel_open: the channel's memfd (%d)", e);
+	e = cfd >= 0 && ftruncate(cfd, 0) < 0 ? -errno : 0;
+	ok(e == -EPERM, "a channel's memfd cannot be shrunk by the client (%d)", e);
+	rfc_free(r);
+	struct channel_page *pg = NULL;
+	if (cfd >= 0 && channel_map(cfd, &pg) == 0) {
+		o.c.chan = pg;
+		e = rfc_switch(&o.c, o.ctx, o.as, &ev, NULL);
+		ok(e == 0 && ev.type == RF_EVENT_PAGE_FAULT, "the channel still carries a switch (%d)", e);
+	} else
+		ok(false, "the channel's memfd maps");
+	if (cfd >= 0)
+		close(cfd);
+	objs_drop(&o);
+	expect_alive("clients resizing the memfds they were given");
+}
+
 static void test_scm_rights(void)
 {
 	int fd = raw_connect(&srv);
@@ -507,6 +551,7 @@ int main(int argc, char **argv)
 	test_hangup_mid_switch();
 	test_half_close_mid_switch();
 	test_connection_limit();
+	test_memfd_shrink_cannot_crash_server();
 	test_scm_rights();
 	test_shutdown();
 	serve_cleanup(&srv);
