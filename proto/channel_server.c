@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The server's side of a switch channel: a thread of the connection that waits for the client's
- * turn to end, copies the request out of the shared page, dispatches it like a socket request (under
- * the connection's one-at-a-time lock) and writes the answer back. The client owns the page as much
- * as we do and may change any byte at any time: only the copy is decoded, the length is bounded
- * first, and a client that scribbles gets Errors or garbage back, never our memory. */
+ * turn to end, copies the request out of the shared page, dispatches it like a socket request (one
+ * at a time with the socket's, kicks excepted) and writes the answer back. The client owns the page
+ * as much as we do and may change any byte at any time: only the copy is decoded, the length is
+ * bounded first, and a client that scribbles gets Errors or garbage back, never our memory. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -32,9 +32,7 @@ static bool answer(struct conn *c, uint8_t *in)
 	} else {
 		memcpy(in, pg->data, len);
 		atomic_fetch_add(&c->srv->channel_requests, 1);
-		pthread_mutex_lock(&c->serial);
 		n = dispatch(c, in, len, &out, NULL, CHANNEL_MAX_MESSAGE);
-		pthread_mutex_unlock(&c->serial);
 		if (!n)
 			return false;   /* out of memory: nothing to say; the channel closes */
 		memcpy(pg->data, out, n);

@@ -526,10 +526,18 @@ uint32_t dispatch(struct conn *c, const uint8_t *in, uint32_t len, uint8_t **out
 		fail(&rp, RINGFENCE__V1__ERROR_CODE__BAD_REQUEST, -EBADMSG, "not a Request message (%u bytes)", len);
 	else {
 		rp.r.id = q->id;
+		/* One request at a time per connection, whether it came by the socket or the channel, but
+		 * for a kick: a switch running on the channel can be kicked by the same connection's
+		 * socket (op_kick touches nothing of the connection's). */
+		bool serial = q->op_case != RINGFENCE__V1__REQUEST__OP_KICK;
+		if (serial)
+			pthread_mutex_lock(&c->serial);
 		if (atomic_load(&c->srv->shut))
 			fail(&rp, RINGFENCE__V1__ERROR_CODE__SHUT_DOWN, -ESHUTDOWN, "the server is shutting down");
 		else
 			dispatch_op(c, &rp, q);
+		if (serial)
+			pthread_mutex_unlock(&c->serial);
 	}
 	size_t n = ringfence__v1__response__get_packed_size(&rp.r);
 	if (n > max_reply) {

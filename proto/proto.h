@@ -16,7 +16,8 @@
  * - The switch channel (channel.c): the same messages through a page shared with the client (see
  *   ringfence.proto), for the switch loop. Nothing the server reads there is trusted: the length is
  *   bounded and the bytes copied out before they are decoded; every wait on it also ends when the
- *   other side's socket does. One request at a time per connection, on either path (conn.serial).
+ *   other side's socket does. One request at a time per connection, on either path (conn.serial),
+ *   but for kicks: a switch running on the channel can be kicked by its own connection's socket.
  */
 #ifndef RINGFENCE_PROTO_H
 #define RINGFENCE_PROTO_H
@@ -149,7 +150,7 @@ struct conn {
 	rf_context *switching;              /* under srv->lock: the context in rf_switch, or NULL */
 	atomic_bool hung_up;
 	struct spin spin;                   /* waiting for the next request */
-	pthread_mutex_t serial;             /* one request at a time, from the socket or the channel */
+	pthread_mutex_t serial;             /* dispatch: one request at a time (kicks excepted) */
 	struct channel_page *chan;          /* the switch channel, or NULL */
 	int chan_fd;
 	pthread_t chan_thread;

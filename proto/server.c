@@ -70,9 +70,7 @@ static void serve_conn(struct conn *c)
 		if (r)
 			return;   /* end of stream, a frame cut short, or a read error */
 		int pass_fd = -1;
-		pthread_mutex_lock(&c->serial);
 		uint32_t n = dispatch(c, in, len, &out, &pass_fd, PROTO_MAX_MESSAGE);
-		pthread_mutex_unlock(&c->serial);
 		free(in);
 		if (!n || frame_write(c->wfd, out, n, c->unix_socket ? pass_fd : -1) < 0) {
 			free(out);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The switch channel against `ringfence serve` (under its filter): clients that misuse the shared
  * page (lengths past it, garbage, the turn word set by hand, requests that cannot go that way), that
- * hang up with a switch running on it or with it idle, and a socket request racing a channel switch
- * on the same connection. After each, the server serves others and holds nothing of that client.
+ * hang up with a switch running on it or with it idle, and socket requests racing a channel switch
+ * on the same connection: a kick, which must reach it, and anything else, which must wait for it. After each, the server serves others and holds nothing of that client.
  *
  *   test_proto_channel RINGFENCE */
 #define _GNU_SOURCE
@@ -138,22 +138,56 @@ static void test_misuse(void)
 	expect_alive("misused channels");
 }
 
-/* ---- a socket request while a channel switch runs: it waits for the switch ---- */
+/* Sends a switch of o's guest on its channel and returns once the guest spins in it. */
+static bool channel_switch_spinning(struct objs *o)
+{
+	Request q = RINGFENCE__V1__REQUEST__INIT;
+	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
+	s.context = o->ctx, s.space = o->as;
+	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
+	q.switch_to = &s;
+	uint8_t buf[64];
+	size_t n = pack(&q, buf);
+	chan_post(&o->c, (uint32_t)n, buf, n);
+	return guest_wait_spinning(o->host);
+}
+
+/* ---- a kick on the socket for a switch running on the same connection's channel ---- */
+
+static void test_socket_kicks_channel_switch(void)
+{
+	struct objs o;
+	objs_make(&srv, &o, GUEST_VA + G_SPIN);
+	open_channel(&o.c);
+	ok(channel_switch_spinning(&o), "own kick: the guest spins in a channel switch");
+	Request q = RINGFENCE__V1__REQUEST__INIT;
+	Ringfence__V1__Kick k = RINGFENCE__V1__KICK__INIT;
+	k.context = o.ctx;
+	q.op_case = RINGFENCE__V1__REQUEST__OP_KICK;
+	q.kick = &k;
+	Response *r = raw_request(o.c.fd, &q);
+	ok(r && !r->error && r->result_case == RINGFENCE__V1__RESPONSE__RESULT_DONE,
+	   "own kick: the same connection's socket kicks it (a kick does not wait for the switch)");
+	rfc_free(r);
+	r = chan_answer(&o.c);
+	ok(r && !r->error && r->result_case == RINGFENCE__V1__RESPONSE__RESULT_EVENT &&
+	       r->event->type == RINGFENCE__V1__EVENT_TYPE__EVENT_INTERRUPTED,
+	   "own kick: the channel's switch answers, interrupted");
+	rfc_free(r);
+	objs_drop(&o);
+	expect_alive("a connection kicking its own channel switch");
+}
+
+/* ---- any other socket request while a channel switch runs: it waits for the switch ---- */
 
 static void test_socket_waits_for_channel_switch(void)
 {
 	struct objs o;
 	objs_make(&srv, &o, GUEST_VA + G_SPIN);
 	open_channel(&o.c);
-	Request q = RINGFENCE__V1__REQUEST__INIT;
-	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
-	s.context = o.ctx, s.space = o.as;
-	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
-	q.switch_to = &s;
+	ok(channel_switch_spinning(&o), "serial: the guest spins in a channel switch");
 	uint8_t buf[64];
-	size_t n = pack(&q, buf);
-	chan_post(&o.c, (uint32_t)n, buf, n);
-	ok(guest_wait_spinning(o.host), "serial: the guest spins in a channel switch");
+	size_t n;
 	Request g = RINGFENCE__V1__REQUEST__INIT;
 	Ringfence__V1__GetRegs gr = RINGFENCE__V1__GET_REGS__INIT;
 	gr.context = o.ctx;
@@ -201,15 +235,7 @@ static void test_hangups(void)
 		struct objs o;
 		objs_make(&srv, &o, GUEST_VA + G_SPIN);
 		open_channel(&o.c);
-		Request q = RINGFENCE__V1__REQUEST__INIT;
-		Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
-		s.context = o.ctx, s.space = o.as;
-		q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
-		q.switch_to = &s;
-		uint8_t buf[64];
-		size_t n = pack(&q, buf);
-		chan_post(&o.c, (uint32_t)n, buf, n);
-		bool running = guest_wait_spinning(o.host);
+		bool running = channel_switch_spinning(&o);
 		objs_drop(&o);   /* hangs up while the guest spins in the channel's switch */
 		bool freed = conns_eventually(&watcher, 1, 10000);
 		if (round == 0 || round == 5) {
@@ -270,6 +296,7 @@ int main(int argc, char **argv)
 	}
 	expect_alive("start");
 	test_misuse();
+	test_socket_kicks_channel_switch();
 	test_socket_waits_for_channel_switch();
 	test_hangups();
 	serve_cleanup(&srv);

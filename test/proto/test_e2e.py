@@ -3,7 +3,8 @@
 # The control plane end to end from Python, with nothing but protoc's generated code for
 # ringfence.proto: `ringfence serve --socket` in its own process (under its filter), a memory written
 # through the memfd it passes, a syscall and a fault, a kick from a second connection while the
-# first is blocked in switch, stats, shutdown. TAP output.
+# first is blocked in switch, the switch channel from its layout in the .proto alone, stats, shutdown.
+# TAP output.
 #
 #   test_e2e.py RINGFENCE PATH/TO/ringfence_pb2.py
 import array
@@ -98,6 +99,59 @@ class Conn:
 
     def close(self):
         self.s.close()
+
+
+class Channel:
+    """The switch channel as ringfence.proto lays it out: turn word at 0 (1 client, 2 server,
+    3 closed; bit 31: that side sleeps), length at 4, hand-over stamp at 8, message at 64. Python has
+    no atomic exchange, so the turn is handed over with a plain aligned store (atomic on x86) followed
+    by an unconditional FUTEX_WAKE; and this side never sets bit 31, it waits in short timed
+    FUTEX_WAITs instead, since the server only wakes a side that said it sleeps."""
+
+    FUTEX_WAIT, FUTEX_WAKE, SYS_futex = 0, 1, 202
+
+    def __init__(self, fd, size):
+        self.m = mmap.mmap(fd, size)
+        self.turn = ctypes.c_uint32.from_buffer(self.m, 0)
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.addr = ctypes.addressof(self.turn)
+        self.next_id = 1 << 32   # apart from the socket's ids
+
+    def call(self, req):
+        req.id = self.next_id
+        self.next_id += 1
+        body = req.SerializeToString()
+        self.m[64:64 + len(body)] = body
+        struct.pack_into("<I", self.m, 4, len(body))
+        self.turn.value = 2
+        self.libc.syscall(self.SYS_futex, ctypes.c_void_p(self.addr), self.FUTEX_WAKE, 1 << 30, None, None, 0)
+        wait = struct.pack("<qq", 0, 1000000)   # 1 ms
+        end = time.monotonic() + 30
+        while (self.turn.value & 0x7fffffff) != 1 and time.monotonic() < end:
+            v = self.turn.value
+            if v & 0x7fffffff == 3:
+                raise EOFError("the server closed the channel")
+            self.libc.syscall(self.SYS_futex, ctypes.c_void_p(self.addr), self.FUTEX_WAIT, ctypes.c_uint32(v),
+                              ctypes.c_char_p(wait), None, 0)
+        (n,) = struct.unpack_from("<I", self.m, 4)
+        resp = pb.Response.FromString(bytes(self.m[64:64 + n]))
+        assert resp.id == req.id, "response id %d for request %d" % (resp.id, req.id)
+        return resp
+
+    def op(self, name, **fields):
+        req = pb.Request()
+        getattr(req, name).SetInParent()
+        msg = getattr(req, name)
+        for k, v in fields.items():
+            if hasattr(v, "SerializeToString"):
+                getattr(msg, k).CopyFrom(v)
+            else:
+                setattr(msg, k, v)
+        return self.call(req)
+
+    def close(self):
+        del self.turn
+        self.m.close()
 
 
 def connect(path, server, tries=3000):
@@ -205,8 +259,27 @@ def run(path, server):
     ok(ev is not None and ev.type == pb.EVENT_INTERRUPTED and ev.regs.rip == GUEST_VA + SPIN_LOOP,
        "connection 1's switch: EVENT_INTERRUPTED in the spin loop")
 
+    # The switch channel: the same messages through the page the server shares.
+    ok("switch-channel" in h.capabilities, "hello: switch-channel")
+    r, fds = c1.op("channel_open")
+    ok(r.WhichOneof("result") == "channel" and len(fds) == 1 and r.channel.size == 64 << 10,
+       "channel_open: its memfd, 64 KiB")
+    ch = Channel(fds[0], r.channel.size)
+    os.close(fds[0])
+    regs.rip = GUEST_VA
+    r = ch.op("set_regs", context=ctx, regs=regs)
+    ok(r.WhichOneof("result") == "done", "channel: set_regs back to the syscall")
+    r = ch.op("switch_to", context=ctx, space=space)
+    ev = r.event
+    ok(r.WhichOneof("result") == "event" and ev.type == pb.EVENT_SYSCALL and ev.regs.rax == 39,
+       "channel: switch to a syscall, rax 39")
+    r = ch.op("channel_open")
+    ok(r.error.code == pb.BAD_REQUEST, "channel: channel_open there is BAD_REQUEST (it goes by the socket)")
+    ch.close()
+
     r, _ = c2.op("stats")
     st = r.stats
+    ok(st.channel_requests == 3, "stats: 3 requests by the channel (%d)" % st.channel_requests)
     ok(st.vcpus_created >= 1 and any(v.kicks_requested > 0 for v in st.vcpus) and st.connections == 2,
        "stats: vCPUs, a kick requested, two connections")
     r, _ = c2.op("context_destroy", handle=ctx)

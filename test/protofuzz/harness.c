@@ -111,7 +111,7 @@ void pf_run(const uint8_t *data, size_t n, bool verbose, struct pf_stats *stats)
 		abort();
 	}
 	srv.kick_before_switch = true;
-	struct conn c = { .srv = &srv, .rfd = -1, .wfd = -1, .unix_socket = false };
+	struct conn c = { .srv = &srv, .rfd = -1, .wfd = -1, .unix_socket = false, .serial = PTHREAD_MUTEX_INITIALIZER };
 	size_t at = 0;
 	for (unsigned i = 0; i < PF_MAX_REQUESTS && at < n; i++) {
 		uint32_t len = data[at];
