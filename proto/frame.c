@@ -70,13 +70,28 @@ int frame_read(int fd, uint32_t max, uint8_t **buf, uint32_t *len, int *fd_out)
 	uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
 	if (n > max)
 		return -EMSGSIZE;
-	uint8_t *b = malloc(n ? n : 1);
+	/* The buffer grows with what has arrived, doubling: a client that announces 16 MiB and stalls
+	 * holds FRAME_FIRST_CHUNK of ours, not 16 MiB per connection. */
+	uint32_t have = n < FRAME_FIRST_CHUNK ? n : FRAME_FIRST_CHUNK, got = 0;
+	uint8_t *b = malloc(have ? have : 1);
 	if (!b)
 		return -ENOMEM;
-	r = read_full(fd, b, n, NULL);
-	if (r) {
-		free(b);
-		return r == 1 ? -EPROTO : r;
+	for (;;) {
+		r = read_full(fd, b + got, have - got, NULL);
+		if (r) {
+			free(b);
+			return r == 1 ? -EPROTO : r;
+		}
+		got = have;
+		if (got == n)
+			break;
+		have = n - got < got ? n : 2 * got;
+		uint8_t *nb = realloc(b, have);
+		if (!nb) {
+			free(b);
+			return -ENOMEM;
+		}
+		b = nb;
 	}
 	*buf = b;
 	*len = n;

@@ -46,9 +46,11 @@ typedef Ringfence__V1__Request Request;
 typedef Ringfence__V1__Response Response;
 
 /* ---- frame.c ---- */
-/* Reads one frame into *buf (malloc'd, caller frees). 0; 1 at a clean end of stream (no byte of a
- * new frame); -EPROTO for a frame cut short; -EMSGSIZE for a length above max (nothing read past
- * the prefix: the stream cannot be resynchronised); -errno. fd_out: receive one descriptor (or -1). */
+#define FRAME_FIRST_CHUNK (64u << 10)    /* a frame's buffer at first; it doubles as bytes arrive */
+/* Reads one frame into *buf (malloc'd, caller frees; while it arrives, at most FRAME_FIRST_CHUNK or
+ * twice what came). 0; 1 at a clean end of stream (no byte of a new frame); -EPROTO for a frame cut
+ * short; -EMSGSIZE for a length above max (nothing read past the prefix: the stream cannot be
+ * resynchronised); -errno. fd_out: receive one descriptor (or -1). */
 int frame_read(int fd, uint32_t max, uint8_t **buf, uint32_t *len, int *fd_out);
 /* Writes one frame; pass_fd >= 0 goes along with it (Unix sockets only). 0 or -errno. */
 int frame_write(int fd, const uint8_t *buf, uint32_t len, int pass_fd);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include "raw.h"
@@ -119,16 +121,23 @@ int proc_fd_count(pid_t pid)
 	return n;
 }
 
-long proc_vm_peak_kb(pid_t pid)
+long proc_status_kb(pid_t pid, const char *field)
 {
-	char path[64], line[256];
+	char path[64], line[256], fmt[64];
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	snprintf(fmt, sizeof fmt, "%s: %%ld kB", field);
 	FILE *f = fopen(path, "re");
 	long kb = -1;
 	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmPeak: %ld kB", &kb) == 1)
+		if (sscanf(line, fmt, &kb) == 1)
 			break;
 	if (f)
 		fclose(f);
 	return kb;
+}
+
+long proc_unread_bytes(int fd)
+{
+	int n;
+	return ioctl(fd, SIOCOUTQ, &n) < 0 ? -errno : n;
 }

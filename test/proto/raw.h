@@ -26,8 +26,11 @@ Response *raw_request(int fd, Request *q);
 bool error_is(const Response *r, Ringfence__V1__ErrorCode code, const char *has);
 /* A fresh connection gets a good hello (the server survived and serves others). 0 or -errno. */
 int serve_alive(struct serve_proc *sp);
-/* The server process's open descriptors, and its VmPeak in kB (-1 if unreadable). */
+/* The server process's open descriptors, and a kB field of its /proc status ("VmPeak", "VmSize";
+ * -1 if unreadable). */
 int proc_fd_count(pid_t pid);
-long proc_vm_peak_kb(pid_t pid);
+long proc_status_kb(pid_t pid, const char *field);
+/* Bytes we sent on a Unix socket that its peer has not read yet (SIOCOUTQ), or -errno. */
+long proc_unread_bytes(int fd);
 
 #endif

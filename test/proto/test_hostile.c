@@ -52,6 +52,11 @@ static bool good_hello(const Response *r)
 
 /* ---- framing ---- */
 
+static bool nothing_unread(void *fd)
+{
+	return proc_unread_bytes(*(int *)fd) == 0;
+}
+
 static void test_framing(void)
 {
 	/* A frame cut short, then the client goes: the server just ends that connection. */
@@ -76,7 +81,7 @@ static void test_framing(void)
 	 * (VmPeak would grow by 4 GiB for a malloc of the length). */
 	static const uint8_t huge[][4] = { { 0xff, 0xff, 0xff, 0xff }, { 0x01, 0x00, 0x00, 0x01 } };
 	for (int i = 0; i < 2; i++) {
-		long peak = proc_vm_peak_kb(srv.pid);
+		long peak = proc_status_kb(srv.pid, "VmPeak");
 		fd = raw_connect(&srv);
 		raw_send(fd, huge[i], 4);
 		int why;
@@ -87,10 +92,36 @@ static void test_framing(void)
 		ok(!r && (why == 1 || why == -ECONNRESET), "... then the connection is closed (%d)", why);
 		rfc_free(r);
 		close(fd);
-		long grew = proc_vm_peak_kb(srv.pid) - peak;
+		long grew = proc_status_kb(srv.pid, "VmPeak") - peak;
 		ok(peak > 0 && grew < (1l << 20), "... and the server's VmPeak grew by %ld kB only", grew);
 		expect_alive(i ? "length max+1" : "length 2^32-1");
 	}
+
+	/* The largest length there is, then a byte, then nothing: the server keeps what came, not 16 MiB
+	 * per such connection. Measured on connections that already served a hello, so their threads,
+	 * stacks and malloc arenas are in the first VmSize: 4 stalled frames would add 64 MiB to it. */
+	enum { STALLED = 4 };
+	int stalled[STALLED];
+	bool all_read = true, served = true;
+	for (int i = 0; i < STALLED; i++) {
+		stalled[i] = raw_connect(&srv);
+		r = hello_on(stalled[i]);
+		served &= good_hello(r);
+		rfc_free(r);
+	}
+	long size = proc_status_kb(srv.pid, "VmSize");
+	const uint8_t max16[5] = { 0x00, 0x00, 0x00, 0x01, 0x08 };   /* 16 MiB, then the id's tag */
+	for (int i = 0; i < STALLED; i++)
+		raw_send(stalled[i], max16, sizeof max16);
+	for (int i = 0; i < STALLED; i++)
+		all_read &= eventually(nothing_unread, &stalled[i], 10000);
+	long grew = proc_status_kb(srv.pid, "VmSize") - size;
+	ok(served && all_read && size > 0 && grew < 4 * 1024,
+	   "%d frames of 16 MiB stalled after a byte: the server read them, and its VmSize grew by %ld kB (under 4 MiB)",
+	   STALLED, grew);
+	for (int i = 0; i < STALLED; i++)
+		close(stalled[i]);
+	expect_alive("frames stalled after their length");
 
 	/* Garbage as a message: BAD_REQUEST; the framing is intact, so the connection goes on. */
 	static const struct { const char *b; uint32_t n; const char *name; } junk[] = {
