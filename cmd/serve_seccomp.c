@@ -25,10 +25,6 @@ static const int allowed[] = {
 	SCMP_SYS(poll),             /* the watcher (the listening socket, hang-ups); waiting awake for a request */
 	SCMP_SYS(close),            /* a connection's end */
 	SCMP_SYS(unlink),           /* removing the socket file at shutdown */
-	SCMP_SYS(dup),              /* sanitizer builds: with --fd 0:1 the connection's end closes fds 0
-	                             * and 1, and LSan's exit-time tracer moves the files it opens off
-	                             * 0-2 with dup(); without it the tracer dies and exit spins forever
-	                             * (belongs in platform/seccomp.c's sanitizer[] list) */
 	/* ---- threads: one per connection (server.c) ---- */
 	SCMP_SYS(clone),            /* pthread_create (glibc 2.36 uses clone3 first, then clone) */
 	SCMP_SYS(clone3),

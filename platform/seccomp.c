@@ -105,6 +105,9 @@ static const int sanitizer[] = {
 	SCMP_SYS(getdents),         /* LSan: listing /proc/self/task (the old call, on x86-64) */
 	SCMP_SYS(getdents64),
 	SCMP_SYS(read),             /* /proc/self/maps */
+	SCMP_SYS(dup),              /* LSan: the tracer moves the files it opens off fds 0-2, which a
+	                             * caller may have closed (serve --fd 0:1 at its connection's end);
+	                             * without it the tracer dies and exit spins forever */
 	SCMP_SYS(readlink),         /* the binary's path, for a report's symbols */
 	SCMP_SYS(fstat),
 	SCMP_SYS(newfstatat),
