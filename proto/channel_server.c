@@ -47,7 +47,7 @@ static void *channel_main(void *arg)
 	struct conn *c = arg;
 	uint8_t *in = malloc(CHANNEL_MAX_MESSAGE);
 	while (in) {
-		uint64_t cap = atomic_load_explicit(&c->srv->spin_cap_ns, memory_order_relaxed);
+		uint64_t cap = atomic_load_explicit(&c->srv->chan_spin_cap_ns, memory_order_relaxed);
 		if (channel_wait(c->chan, CHANNEL_SERVER, &c->chan_spin, cap, stopped, c) < 0)
 			break;
 		if (!answer(c, in))

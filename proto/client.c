@@ -23,7 +23,8 @@ void rfc_attach(struct rfc *c, int fd)
 	c->fd = fd;
 	c->next_id = 1;
 	c->max = PROTO_MAX_MESSAGE;
-	c->spin_cap_ns = spin_default();
+	c->spin_cap_ns = spin_default(PROTO_SPIN_CAP_NS);
+	c->chan_spin_cap_ns = spin_default(CHANNEL_SPIN_CAP_NS);
 }
 
 int rfc_connect(struct rfc *c, const char *path)
@@ -118,7 +119,7 @@ static int channel_call(struct rfc *c, const uint8_t *buf, size_t n, uint8_t **i
 	memcpy(pg->data, buf, n);
 	pg->len = (uint32_t)n;
 	channel_give(pg, CHANNEL_SERVER, &c->spin);
-	e = channel_wait(pg, CHANNEL_CLIENT, &c->spin, atomic_load_explicit(&c->spin_cap_ns, memory_order_relaxed),
+	e = channel_wait(pg, CHANNEL_CLIENT, &c->spin, atomic_load_explicit(&c->chan_spin_cap_ns, memory_order_relaxed),
 	                 server_gone, &c->fd);
 	if (e < 0)
 		return e;

@@ -105,9 +105,9 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-uint64_t spin_default(void)
+uint64_t spin_default(uint64_t cap)
 {
-	return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? PROTO_SPIN_CAP_NS : 0;
+	return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? cap : 0;
 }
 
 void spin_sent(struct spin *s)

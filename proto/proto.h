@@ -65,7 +65,10 @@ struct spin {
 	uint64_t sent_ns;                    /* when our last frame went out */
 };
 #define PROTO_SPIN_CAP_NS (200u * 1000u)
-uint64_t spin_default(void);             /* PROTO_SPIN_CAP_NS with 2 CPUs or more, else 0 */
+/* The channel's: polling its word costs no system call, so paces up to 1 ms (a slow host's switch)
+ * are waited for awake rather than paid for with a wake-up; longer ones are never spun on. */
+#define CHANNEL_SPIN_CAP_NS (1000u * 1000u)
+uint64_t spin_default(uint64_t cap_ns);  /* cap_ns with 2 CPUs or more, else 0 */
 void spin_sent(struct spin *s);          /* our frame is out: the wait starts */
 /* Before reading fd: polls while the budget lasts (cap_ns 0: returns at once). */
 void spin_wait(struct spin *s, int fd, uint64_t cap_ns);
@@ -139,6 +142,7 @@ struct server {
 	struct conn *conns;                 /* every live connection (under lock) */
 	bool kick_before_switch;            /* fuzzing: every switch returns at once */
 	_Atomic uint64_t spin_cap_ns;       /* the cap of each connection's spin_wait (server_init: spin_default) */
+	_Atomic uint64_t chan_spin_cap_ns;  /* the same for a channel's waits (CHANNEL_SPIN_CAP_NS) */
 	unsigned max_connections;           /* served at once (server_init: PROTO_MAX_CONNECTIONS) */
 	uint64_t memory_limit;              /* bytes all live memories may total (server_init: PROTO_MAX_MEMORY) */
 	uint64_t memory_used;               /* under lock: bytes of the live memories */
@@ -191,6 +195,7 @@ struct rfc {
 	int code;                            /* and its ErrorCode */
 	struct spin spin;                    /* waiting for a response */
 	_Atomic uint64_t spin_cap_ns;        /* rfc_attach/rfc_connect: spin_default(); 0: always sleep */
+	_Atomic uint64_t chan_spin_cap_ns;   /* the same on the channel (CHANNEL_SPIN_CAP_NS) */
 	struct channel_page *chan;           /* rfc_channel_open: requests go this way, or NULL */
 };
 int rfc_connect(struct rfc *c, const char *socket_path);

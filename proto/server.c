@@ -20,7 +20,8 @@ int server_init(struct server *s, rf_platform *p)
 	s->p = p;
 	s->memory_limit = PROTO_MAX_MEMORY;
 	s->max_connections = PROTO_MAX_CONNECTIONS;
-	s->spin_cap_ns = spin_default();
+	s->spin_cap_ns = spin_default(PROTO_SPIN_CAP_NS);
+	s->chan_spin_cap_ns = spin_default(CHANNEL_SPIN_CAP_NS);
 	rf_platform_info(p, &s->info);
 	pthread_mutex_init(&s->lock, NULL);
 	s->handles = handles_new();
