@@ -71,7 +71,8 @@ struct rf_platform_options {
 	enum rf_kick_policy kick_policy;
 	int exit_log_fd;                   /* > 0: a fatal exit (triple fault, failed entry, KVM internal
 	                                    * error, shim error) writes its vCPU's last 64 exits here, one
-	                                    * line each; 0: none. The error sentence always has the last 3 */	int kvm_fd;                        /* > 0: an open /dev/kvm to use instead of opening kvm_path, so
+	                                    * line each; 0: none. The error sentence always has the last 3 */
+	int kvm_fd;                        /* > 0: an open /dev/kvm to use instead of opening kvm_path, so
 	                                    * a caller can drop the right to open it first. The platform
 	                                    * works on its own duplicate: the caller keeps kvm_fd and may
 	                                    * close it once rf_platform_create has returned */
