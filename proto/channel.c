@@ -86,6 +86,7 @@ int channel_wait(struct channel_page *page, uint32_t want, struct spin *s, uint6
 	struct turn_is t = { page, want };
 	spin_until(s, cap_ns, turn_came, &t, 256);
 	const struct timespec check = { 0, CHANNEL_CHECK_MS * 1000000L };
+	bool slept = false;
 	for (;;) {
 		uint32_t v = atomic_load_explicit(&page->turn, memory_order_acquire);
 		if ((v & ~CHANNEL_SLEEPING) == want) {
@@ -101,7 +102,12 @@ int channel_wait(struct channel_page *page, uint32_t want, struct spin *s, uint6
 		}
 		/* Ends when woken, when the word is no longer v, or after the check interval: a side that
 		 * ended without a word (a client killed, a server's connection closed) is noticed there. */
-		syscall(SYS_futex, &page->turn, FUTEX_WAIT, v, &check, NULL, 0);
+		s->slept += !slept;
+		slept = true;
+		if (syscall(SYS_futex, &page->turn, FUTEX_WAIT, v, &check, NULL, 0) < 0 && errno == ETIMEDOUT &&
+		    (atomic_load(&page->turn) & ~CHANNEL_SLEEPING) == want &&
+		    *(volatile uint64_t *)&page->given_ns + CHANNEL_CHECK_MS * 500000ull < spin_now_ns())
+			s->late++;
 	}
 }
 

@@ -98,7 +98,7 @@ int frame_read(int fd, uint32_t max, uint8_t **buf, uint32_t *len, int *fd_out)
 	return 0;
 }
 
-static uint64_t now_ns(void)
+uint64_t spin_now_ns(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -112,7 +112,7 @@ uint64_t spin_default(uint64_t cap)
 
 void spin_sent(struct spin *s)
 {
-	s->sent_ns = now_ns();
+	s->sent_ns = spin_now_ns();
 }
 
 void spin_until(struct spin *s, uint64_t cap, bool (*ready)(void *), void *arg, unsigned per_clock)
@@ -128,7 +128,7 @@ void spin_until(struct spin *s, uint64_t cap, bool (*ready)(void *), void *arg, 
 				return;
 			__builtin_ia32_pause();   /* the other hyperthread, and a VM's pause-loop exit */
 		}
-		if (now_ns() >= end)
+		if (spin_now_ns() >= end)
 			return;
 	}
 }
@@ -153,7 +153,7 @@ void spin_arrived_at(struct spin *s, uint64_t their_ns)
 {
 	if (!s->sent_ns)
 		return;
-	uint64_t now = now_ns();
+	uint64_t now = spin_now_ns();
 	s->last_ns = (their_ns > s->sent_ns && their_ns <= now ? their_ns : now) - s->sent_ns;
 }
 

@@ -63,6 +63,9 @@ int frame_write(int fd, const uint8_t *buf, uint32_t len, int pass_fd);
 struct spin {
 	uint64_t last_ns;                    /* the last wait, from our frame out to theirs in */
 	uint64_t sent_ns;                    /* when our last frame went out */
+	uint64_t slept;                      /* channel_wait: waits that went to sleep on the word */
+	uint64_t late;                       /* ... and woke by the check interval to find the turn theirs
+	                                      * since half of it: what a lost wake-up looks like */
 };
 #define PROTO_SPIN_CAP_NS (200u * 1000u)
 /* The channel's: polling its word costs no system call, so paces up to 1 ms (a slow host's switch)
@@ -70,6 +73,7 @@ struct spin {
 #define CHANNEL_SPIN_CAP_NS (1000u * 1000u)
 uint64_t spin_default(uint64_t cap_ns);  /* cap_ns with 2 CPUs or more, else 0 */
 void spin_sent(struct spin *s);          /* our frame is out: the wait starts */
+uint64_t spin_now_ns(void);              /* CLOCK_MONOTONIC, the clock of the stamps */
 /* Before reading fd: polls while the budget lasts (cap_ns 0: returns at once). */
 void spin_wait(struct spin *s, int fd, uint64_t cap_ns);
 void spin_arrived(struct spin *s);       /* their frame is in: learns the wait */
