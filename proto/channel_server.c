@@ -84,9 +84,7 @@ void channel_stop(struct conn *c)
 	 * out of step); a wait for the next request ends at the closed word. */
 	atomic_store(&c->chan_stop, true);
 	pthread_mutex_lock(&c->srv->lock);
-	atomic_store(&c->hung_up, true);
-	if (c->switching)
-		rf_kick(c->switching);
+	conn_take_back(c);
 	pthread_mutex_unlock(&c->srv->lock);
 	channel_give(c->chan, CHANNEL_CLOSED, NULL);
 	pthread_join(c->chan_thread, NULL);

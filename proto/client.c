@@ -134,6 +134,22 @@ static int channel_call(struct rfc *c, const uint8_t *buf, size_t n, uint8_t **i
 	return 0;
 }
 
+/* One round trip on the socket: the request's bytes in buf, the reply's out (fd: a descriptor that
+ * came with it, or NULL not to take one). */
+static int socket_call(struct rfc *c, const uint8_t *buf, size_t n, uint8_t **in, uint32_t *len, int *fd)
+{
+	int e = frame_write(c->fd, buf, (uint32_t)n, -1);
+	if (e < 0)
+		return e;
+	/* A switch into a guest that soon makes a syscall answers within microseconds: wait awake for
+	 * the answer a while (see struct spin). */
+	spin_sent(&c->spin);
+	spin_wait(&c->spin, c->fd, atomic_load_explicit(&c->spin_cap_ns, memory_order_relaxed));
+	e = frame_read(c->fd, PROTO_MAX_MESSAGE, in, len, fd);
+	spin_arrived(&c->spin);
+	return e == 1 ? -ECONNRESET : e;
+}
+
 int rfc_call(struct rfc *c, Request *req, Response **resp, int *fd_out)
 {
 	*resp = NULL;
@@ -147,26 +163,12 @@ int rfc_call(struct rfc *c, Request *req, Response **resp, int *fd_out)
 	ringfence__v1__request__pack(req, buf);
 	uint8_t *in;
 	uint32_t len;
-	int fd = -1, e;
-	if (by_channel(c, req, n)) {
-		e = channel_call(c, buf, n, &in, &len);
-		free(buf);
-		if (e < 0)
-			return e;
-	} else {
-		e = frame_write(c->fd, buf, (uint32_t)n, -1);
-		free(buf);
-		if (e < 0)
-			return e;
-		/* A switch into a guest that soon makes a syscall answers within microseconds: wait
-		 * awake for the answer a while (see struct spin). */
-		spin_sent(&c->spin);
-		spin_wait(&c->spin, c->fd, atomic_load_explicit(&c->spin_cap_ns, memory_order_relaxed));
-		e = frame_read(c->fd, PROTO_MAX_MESSAGE, &in, &len, fd_out ? &fd : NULL);
-		spin_arrived(&c->spin);
-		if (e)
-			return e == 1 ? -ECONNRESET : e;
-	}
+	int fd = -1;
+	int e = by_channel(c, req, n) ? channel_call(c, buf, n, &in, &len)
+	                              : socket_call(c, buf, n, &in, &len, fd_out ? &fd : NULL);
+	free(buf);
+	if (e < 0)
+		return e;
 	*resp = ringfence__v1__response__unpack(NULL, len, in);
 	free(in);
 	if (!*resp || (*resp)->id != req->id) {

@@ -183,6 +183,10 @@ void channel_stop(struct conn *c);
 /* Releases everything c owns (after its last request). */
 void dispatch_release(struct conn *c);
 
+/* Under srv->lock: marks c as hung up and kicks back the switch it runs, if any (op_switch, which
+ * sets `switching` under the same lock, kicks at once when it finds the mark). The watcher does it
+ * on a hang-up, channel_stop at the connection's end. */
+void conn_take_back(struct conn *c);
 int server_init(struct server *s, rf_platform *p);
 void server_destroy(struct server *s);
 /* Serves a listening socket until shutdown and every connection has closed. 0 or -errno. */

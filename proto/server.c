@@ -82,6 +82,13 @@ static void serve_conn(struct conn *c)
 	}
 }
 
+void conn_take_back(struct conn *c)
+{
+	atomic_store(&c->hung_up, true);
+	if (c->switching)
+		rf_kick(c->switching);
+}
+
 static void conn_end(struct conn *c)
 {
 	struct server *s = c->srv;
@@ -185,11 +192,8 @@ static void watch(struct server *s, int listen_fd, bool *accept_ready)
 			pthread_mutex_lock(&s->lock);
 			/* Still in the list: not ended (and its descriptor not reused) since the poll began. */
 			for (struct conn *c = s->conns; c; c = c->next)
-				if (c == who[i]) {
-					atomic_store(&c->hung_up, true);
-					if (c->switching)
-						rf_kick(c->switching);
-				}
+				if (c == who[i])
+					conn_take_back(c);
 			pthread_mutex_unlock(&s->lock);
 		}
 }
