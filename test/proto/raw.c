@@ -141,3 +141,17 @@ long proc_unread_bytes(int fd)
 	int n;
 	return ioctl(fd, SIOCOUTQ, &n) < 0 ? -errno : n;
 }
+
+void hangup_rounds(struct serve_proc *sp, struct rfc *watcher, bool (*start)(struct objs *),
+                   struct hangup_round *first, struct hangup_round *last)
+{
+	for (int round = 0; round < HANGUP_ROUNDS; round++) {
+		struct objs o;
+		objs_make(sp, &o, GUEST_VA + G_SPIN);
+		struct hangup_round *r = round == 0 ? first : last;
+		r->running = start(&o);
+		objs_drop(&o);   /* hangs up while the guest spins */
+		r->freed = conns_eventually(watcher, 1, 10000);
+		r->fds = proc_fd_count(sp->pid);
+	}
+}

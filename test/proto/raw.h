@@ -33,4 +33,17 @@ long proc_status_kb(pid_t pid, const char *field);
 /* Bytes we sent on a Unix socket that its peer has not read yet (SIOCOUTQ), or -errno. */
 long proc_unread_bytes(int fd);
 
+/* HANGUP_ROUNDS connections (more than the platform has vCPUs, so what a hung-up one held must come
+ * back): each makes a spinning guest, start(o) sets it running in a switch and says whether it spins
+ * (by the socket or by the channel), then the connection hangs up. Rounds 0 and the last are
+ * reported, for the caller's TAP lines (tap.h counts per file). watcher: a connection left open. */
+#define HANGUP_ROUNDS 6
+struct hangup_round {
+	bool running;              /* the guest spun in the switch */
+	bool freed;                /* then stats said only the watcher is open */
+	int fds;                   /* the server's descriptors after it */
+};
+void hangup_rounds(struct serve_proc *sp, struct rfc *watcher, bool (*start)(struct objs *),
+                   struct hangup_round *first, struct hangup_round *last);
+
 #endif

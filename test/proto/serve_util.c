@@ -283,13 +283,19 @@ void objs_drop(struct objs *o)
 		close(o->mfd);
 }
 
-void send_switch(struct objs *o)
+size_t switch_request(const struct objs *o, uint64_t id, uint8_t *buf)
 {
 	Request q = RINGFENCE__V1__REQUEST__INIT;
 	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
 	s.context = o->ctx, s.space = o->as;
+	q.id = id;
 	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
 	q.switch_to = &s;
+	return ringfence__v1__request__pack(&q, buf);
+}
+
+void send_switch(struct objs *o)
+{
 	uint8_t buf[64];
-	frame_write(o->c.fd, buf, (uint32_t)ringfence__v1__request__pack(&q, buf), -1);
+	frame_write(o->c.fd, buf, (uint32_t)switch_request(o, 0, buf), -1);
 }

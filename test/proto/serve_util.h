@@ -77,8 +77,11 @@ struct objs {
 void objs_make(struct serve_proc *sp, struct objs *o, uint64_t rip);
 /* Closes the connection (the server releases its objects) and our mapping. */
 void objs_drop(struct objs *o);
+/* o's switch request with this id, packed into buf (64 bytes are enough): its length. */
+size_t switch_request(const struct objs *o, uint64_t id, uint8_t *buf);
 /* Sends o's switch request on its socket and returns without reading the answer (the guest is left
  * running). */
 void send_switch(struct objs *o);
+
 
 #endif

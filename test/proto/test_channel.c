@@ -141,15 +141,17 @@ static void test_misuse(void)
 /* Sends a switch of o's guest on its channel and returns once the guest spins in it. */
 static bool channel_switch_spinning(struct objs *o)
 {
-	Request q = RINGFENCE__V1__REQUEST__INIT;
-	Ringfence__V1__SwitchTo s = RINGFENCE__V1__SWITCH_TO__INIT;
-	s.context = o->ctx, s.space = o->as;
-	q.op_case = RINGFENCE__V1__REQUEST__OP_SWITCH_TO;
-	q.switch_to = &s;
 	uint8_t buf[64];
-	size_t n = pack(&q, buf);
+	size_t n = switch_request(o, 77, buf);
 	chan_post(&o->c, (uint32_t)n, buf, n);
 	return guest_wait_spinning(o->host);
+}
+
+/* hangup_rounds' start: the channel opened, then a switch on it. */
+static bool switch_by_channel(struct objs *o)
+{
+	open_channel(&o->c);
+	return channel_switch_spinning(o);
 }
 
 /* ---- a kick on the socket for a switch running on the same connection's channel ---- */
@@ -229,26 +231,15 @@ static void test_hangups(void)
 	if (serve_connect(&srv, &watcher))
 		return;
 	ok(conns_eventually(&watcher, 1, 10000), "before: only the watching connection is open");
-	/* More rounds than the platform has vCPUs: what a hung-up connection held must come back. */
-	int fds_after_first = -1;
-	for (int round = 0; round < 6; round++) {
-		struct objs o;
-		objs_make(&srv, &o, GUEST_VA + G_SPIN);
-		open_channel(&o.c);
-		bool running = channel_switch_spinning(&o);
-		objs_drop(&o);   /* hangs up while the guest spins in the channel's switch */
-		bool freed = conns_eventually(&watcher, 1, 10000);
-		if (round == 0 || round == 5) {
-			ok(running, "mid-switch round %d: the guest spins in the channel's switch", round);
-			ok(freed, "mid-switch round %d: the connection is gone (stats: 1 connection)", round);
-		}
-		int fds = proc_fd_count(srv.pid);
-		if (round == 0)
-			fds_after_first = fds;
-		else if (round == 5)
-			ok(fds == fds_after_first, "mid-switch round 5: the server holds %d descriptors, as after round 0 (%d)",
-			   fds, fds_after_first);
-	}
+	struct hangup_round first, last;
+	hangup_rounds(&srv, &watcher, switch_by_channel, &first, &last);
+	ok(first.running, "mid-switch round 0: the guest spins in the channel's switch");
+	ok(first.freed, "mid-switch round 0: the connection is gone (stats: 1 connection)");
+	ok(last.running, "mid-switch round %d: the guest spins in the channel's switch", HANGUP_ROUNDS - 1);
+	ok(last.freed, "mid-switch round %d: the connection is gone (stats: 1 connection)", HANGUP_ROUNDS - 1);
+	ok(last.fds == first.fds, "mid-switch round %d: the server holds %d descriptors, as after round 0 (%d)",
+	   HANGUP_ROUNDS - 1, last.fds, first.fds);
+	int fds_after_first = first.fds;
 
 	struct objs o;
 	objs_make(&srv, &o, GUEST_VA);

@@ -52,6 +52,19 @@ def skip_all(why):
     sys.exit(0)
 
 
+def request(name, **fields):
+    """A request with one operation; fields set on it (Empty operations have none)."""
+    req = pb.Request()
+    getattr(req, name).SetInParent()
+    msg = getattr(req, name)
+    for k, v in fields.items():
+        if hasattr(v, "SerializeToString"):
+            getattr(msg, k).CopyFrom(v)   # a message field cannot be assigned
+        else:
+            setattr(msg, k, v)
+    return req
+
+
 class Conn:
     """One connection: 4-byte little-endian length, then the message; a memfd may ride along."""
 
@@ -86,16 +99,7 @@ class Conn:
         return resp, fds
 
     def op(self, name, **fields):
-        """A request with one operation; fields set on it (Empty operations have none)."""
-        req = pb.Request()
-        getattr(req, name).SetInParent()
-        msg = getattr(req, name)
-        for k, v in fields.items():
-            if hasattr(v, "SerializeToString"):
-                getattr(msg, k).CopyFrom(v)   # a message field cannot be assigned
-            else:
-                setattr(msg, k, v)
-        return self.call(req)
+        return self.call(request(name, **fields))
 
     def close(self):
         self.s.close()
@@ -139,15 +143,7 @@ class Channel:
         return resp
 
     def op(self, name, **fields):
-        req = pb.Request()
-        getattr(req, name).SetInParent()
-        msg = getattr(req, name)
-        for k, v in fields.items():
-            if hasattr(v, "SerializeToString"):
-                getattr(msg, k).CopyFrom(v)
-            else:
-                setattr(msg, k, v)
-        return self.call(req)
+        return self.call(request(name, **fields))
 
     def close(self):
         del self.turn

@@ -367,32 +367,26 @@ static void test_mappings(void)
 
 /* ---- lifecycle: hanging up mid-switch, descriptors sent to the server ---- */
 
+static bool switch_by_socket(struct objs *o)
+{
+	send_switch(o);
+	return guest_wait_spinning(o->host);
+}
+
 static void test_hangup_mid_switch(void)
 {
 	struct rfc watcher;
 	if (serve_connect(&srv, &watcher))
 		return;
 	ok(conns_eventually(&watcher, 1, 10000), "before: only the watching connection is open");
-	/* More rounds than the platform has vCPUs: what a hung-up connection held must come back. */
-	int fds_after_first = -1;
-	for (int round = 0; round < 6; round++) {
-		struct objs o;
-		objs_make(&srv, &o, GUEST_VA + G_SPIN);
-		send_switch(&o);
-		bool running = guest_wait_spinning(o.host);
-		objs_drop(&o);   /* hangs up while the guest spins */
-		bool freed = conns_eventually(&watcher, 1, 10000);
-		if (round == 0 || round == 5) {
-			ok(running, "round %d: the guest spins in the hung-up connection's switch", round);
-			ok(freed, "round %d: the connection is gone (stats: 1 connection)", round);
-		}
-		int fds = proc_fd_count(srv.pid);
-		if (round == 0)
-			fds_after_first = fds;
-		else if (round == 5)
-			ok(fds == fds_after_first, "round 5: the server holds %d descriptors, as after round 0 (%d)", fds,
-			   fds_after_first);
-	}
+	struct hangup_round first, last;
+	hangup_rounds(&srv, &watcher, switch_by_socket, &first, &last);
+	ok(first.running, "round 0: the guest spins in the hung-up connection's switch");
+	ok(first.freed, "round 0: the connection is gone (stats: 1 connection)");
+	ok(last.running, "round %d: the guest spins in the hung-up connection's switch", HANGUP_ROUNDS - 1);
+	ok(last.freed, "round %d: the connection is gone (stats: 1 connection)", HANGUP_ROUNDS - 1);
+	ok(last.fds == first.fds, "round %d: the server holds %d descriptors, as after round 0 (%d)",
+	   HANGUP_ROUNDS - 1, last.fds, first.fds);
 	rfc_close(&watcher);
 	expect_alive("clients hanging up mid-switch");
 }
